@@ -1,0 +1,57 @@
+/**
+ * Command-line parsing shared by the tasks: typed flags with clear errors naming the flag.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+/** A command-line mistake; the task prints the message and exits with status 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+type FlagSpec = Record<string, { type: "string" | "boolean"; default?: string | boolean; short?: string }>;
+
+/** Parses `Deno.args` against `spec`; unknown flags are a {@link UsageError}. */
+export function parseFlags<S extends FlagSpec>(
+  spec: S,
+  args: string[] = Deno.args,
+): { [K in keyof S]: S[K]["type"] extends "boolean" ? boolean : string } & { positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args, options: spec, allowPositionals: true, strict: true });
+    return { ...values, positionals } as never;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** Parses a number flag, naming the flag when it is not a finite number within [min, max]. */
+export function numberFlag(name: string, value: string, min = -Infinity, max = Infinity): number {
+  const parsed = Number(value);
+  if (value.trim() === "" || !Number.isFinite(parsed) || parsed < min || parsed > max) {
+    throw new UsageError(`--${name}: expected a number in [${min}, ${max}], got "${value}"`);
+  }
+  return parsed;
+}
+
+/** Parses a flag that must be one of `choices`. */
+export function choiceFlag<T extends string>(name: string, value: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new UsageError(`--${name}: expected one of ${choices.join(", ")}, got "${value}"`);
+  }
+  return value as T;
+}
+
+/** Runs a task's main function: usage errors and other failures print one clear line and set the exit code. */
+export async function runMain(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (error) {
+    const usage = error instanceof UsageError;
+    console.error(`${usage ? "usage error" : "error"}: ${(error as Error).message}`);
+    Deno.exit(usage ? 2 : 1);
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Turns attack names and budget names into {@link AttackSpec}s: `paper` takes the paper's parameters and
+ * epsilon (App. A Table 2), `standard` the standard budget for the input kind (SPEC.md section 7), and a
+ * number a custom epsilon in the attack's norm.
+ *
+ * @module
+ */
+import { ATTACKS, attackInfo, budgetPreset, getAttack, paperAttackSettings } from "../attacks/mod.ts";
+import type { AttackBudget } from "../attacks/types.ts";
+import type { AttackSpec } from "./harness.ts";
+
+/** L2 budget used as "standard" on 28x28 grey inputs, where SPEC.md names only L_inf 0.3. */
+const GREY_L2_STANDARD: AttackBudget = {
+  epsilon: 2,
+  label: "L2 2.0 on 28x28 grey (common MNIST budget; SPEC.md names none)",
+  source: "custom",
+};
+
+/** Whether inputs are small grey images (MNIST-like) or 32x32 colour, for the standard budgets. */
+export type InputKind = "grey28" | "colour32";
+
+/** The input kind of an input shape [h, w, c]. */
+export function inputKindOf(shape: readonly number[]): InputKind {
+  return shape[shape.length - 1] === 1 ? "grey28" : "colour32";
+}
+
+function standardBudget(norm: string, kind: InputKind): AttackBudget {
+  if (norm === "linf") return budgetPreset(kind === "grey28" ? "standard-linf-0.3-grey" : "standard-linf-8/255");
+  if (norm === "l2") return kind === "grey28" ? GREY_L2_STANDARD : budgetPreset("standard-l2-0.5");
+  throw new RangeError(`no standard budget for norm ${norm}; give a number instead`);
+}
+
+/**
+ * Specs for every attack name (or `all`) times every budget name (`paper`, `standard`, or a number).
+ * `overrides` replace attack parameters by name (e.g. a shorter epsilon search in the demo).
+ */
+export function resolveSpecs(
+  attackNames: string[],
+  budgetNames: string[],
+  kind: InputKind,
+  overrides: Record<string, Record<string, unknown>> = {},
+): AttackSpec[] {
+  const names = attackNames.includes("all") ? ATTACKS.map((a) => a.name) : attackNames;
+  const specs: AttackSpec[] = [];
+  for (const name of names) {
+    const info = attackInfo(name);
+    const paper = paperAttackSettings.find((s) => s.attack === info.name);
+    const params = { ...(paper?.params ?? {}), ...(overrides[info.name] ?? {}) };
+    for (const budgetName of budgetNames) {
+      let budget: AttackBudget;
+      if (budgetName === "paper") {
+        if (!paper) continue;
+        budget = budgetPreset(paper.budget);
+      } else if (budgetName === "standard") {
+        budget = standardBudget(info.norm, kind);
+      } else {
+        const epsilon = Number(budgetName);
+        if (!Number.isFinite(epsilon) || epsilon <= 0) {
+          throw new RangeError(`budget "${budgetName}": expected paper, standard or a positive number`);
+        }
+        budget = { epsilon, label: `${info.norm} ${budgetName}`, source: "custom" };
+      }
+      specs.push({ attack: getAttack(info.name, params), budget });
+    }
+  }
+  return specs;
+}
