@@ -30,9 +30,9 @@ export function psnr(x: tf.Tensor, reference: tf.Tensor, range: readonly [number
 
 /** Indices of the k largest values of each row of an [n, a] matrix. */
 function topK(values: tf.Tensor2D, k: number): Int32Array[] {
-  const { indices } = tf.topk(values, k);
-  const flat = indices.dataSync() as Int32Array;
-  indices.dispose();
+  const top = tf.topk(values, k);
+  const flat = top.indices.dataSync() as Int32Array;
+  tf.dispose([top.values, top.indices]);
   return Array.from({ length: values.shape[0] }, (_, i) => flat.slice(i * k, (i + 1) * k));
 }
 
