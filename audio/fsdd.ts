@@ -1,0 +1,73 @@
+/**
+ * The Free Spoken Digit Dataset (FSDD) for speaker recognition: file names, the six speakers, and the
+ * split by take number. Takes 0-4 (FSDD's official test set) are not in the shared copy, so:
+ * validation = takes 5-14, calibration (NIP's benign examples, alpha selection) = takes 15-19,
+ * training = takes 20-49. Every speaker and digit is in every split; splits share no recording.
+ *
+ * @module
+ */
+import { decodeWav } from "./wav.ts";
+import { featurize } from "./features.ts";
+
+/** The six FSDD speakers, in label order. */
+export const FSDD_SPEAKERS = ["george", "jackson", "lucas", "nicolas", "theo", "yweweler"] as const;
+
+/** A named split of FSDD. */
+export type FsddSplit = "train" | "calibration" | "validation";
+
+/** Which split a take number belongs to (see the module doc). */
+export function fsddSplitOfTake(take: number): FsddSplit {
+  if (take < 15) return "validation";
+  if (take < 20) return "calibration";
+  return "train";
+}
+
+/** One FSDD recording, parsed from `{digit}_{speaker}_{take}.wav`. */
+export interface FsddEntry {
+  path: string;
+  digit: number;
+  speaker: string;
+  take: number;
+  /** Index of the speaker in {@link FSDD_SPEAKERS}. */
+  label: number;
+}
+
+/** Parses an FSDD file name; null when the name does not follow the pattern or names an unknown speaker. */
+export function parseFsddName(name: string): Omit<FsddEntry, "path"> | null {
+  const match = /^(\d)_([a-z]+)_(\d+)\.wav$/.exec(name);
+  if (!match) return null;
+  const label = (FSDD_SPEAKERS as readonly string[]).indexOf(match[2]);
+  if (label < 0) return null;
+  return { digit: Number(match[1]), speaker: match[2], take: Number(match[3]), label };
+}
+
+/** Lists the FSDD recordings of `dir` in one split (or all), sorted by file name. */
+export function listFsdd(dir: string, split?: FsddSplit): FsddEntry[] {
+  const entries: FsddEntry[] = [];
+  for (const item of Deno.readDirSync(dir)) {
+    const parsed = item.isFile ? parseFsddName(item.name) : null;
+    if (parsed && (split === undefined || fsddSplitOfTake(parsed.take) === split)) {
+      entries.push({ path: `${dir}/${item.name}`, ...parsed });
+    }
+  }
+  return entries.sort((a, b) => a.path.localeCompare(b.path));
+}
+
+/** Features and labels of a list of recordings. */
+export interface LabelledFeatures {
+  features: Float32Array[];
+  labels: Int32Array;
+}
+
+/** Decodes and featurizes FSDD entries; `onProgress(done, total)` is called as files finish. */
+export async function loadFsddFeatures(
+  entries: FsddEntry[],
+  onProgress?: (done: number, total: number) => void,
+): Promise<LabelledFeatures> {
+  const features: Float32Array[] = [];
+  for (const [i, entry] of entries.entries()) {
+    features.push(featurize(decodeWav(await Deno.readFile(entry.path)).samples));
+    onProgress?.(i + 1, entries.length);
+  }
+  return { features, labels: Int32Array.from(entries, (e) => e.label) };
+}
