@@ -1,0 +1,160 @@
+/**
+ * A minimal, seeded mini-batch training loop and accuracy evaluation for compiled tfjs classifiers
+ * (categorical cross-entropy with one-hot labels), over in-memory {@link Dataset}s.
+ *
+ * Each epoch visits the training images in a fresh order from `seededShuffle(seed + epoch)`, so runs are
+ * reproducible on a given backend. No tensor outlives a batch.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { type Dataset, imageSize } from "../data/dataset.ts";
+import { seededShuffle } from "../data/splits.ts";
+
+/** Progress after one batch. */
+export interface BatchProgress {
+  epoch: number;
+  batch: number;
+  batches: number;
+  loss: number;
+  accuracy: number;
+}
+
+/** Summary of one epoch: mean training loss/accuracy over its batches, weighted by batch size. */
+export interface EpochSummary {
+  epoch: number;
+  loss: number;
+  accuracy: number;
+  seconds: number;
+  /** Learning rate used in this epoch, when a schedule was given. */
+  learningRate?: number;
+  /** Accuracy on the validation dataset, when one was given. */
+  validationAccuracy?: number;
+}
+
+/** Options for {@link trainClassifier}. */
+export interface TrainOptions {
+  epochs: number;
+  batchSize?: number;
+  seed?: number;
+  validation?: Dataset;
+  /**
+   * Learning rate for each epoch (0-based); when given, it is set on the model's optimizer (any tfjs
+   * optimizer with a `learningRate` field, e.g. Adam or SGD) before the epoch starts.
+   */
+  learningRateForEpoch?: (epoch: number) => number;
+  onBatch?: (progress: BatchProgress) => void;
+  onEpoch?: (summary: EpochSummary) => void;
+}
+
+/** Copies the images and one-hot labels at `indices` into a batch (x: NHWC, y: one-hot). */
+export function gatherBatch(ds: Dataset, indices: ArrayLike<number>): { x: tf.Tensor4D; y: tf.Tensor2D } {
+  const size = imageSize(ds);
+  const pixels = new Float32Array(indices.length * size);
+  const labels = new Int32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    const index = indices[i];
+    pixels.set(ds.images.subarray(index * size, (index + 1) * size), i * size);
+    labels[i] = ds.labels[index];
+  }
+  const x = tf.tensor4d(pixels, [indices.length, ...ds.shape]);
+  const y = tf.tidy(() =>
+    tf.oneHot(tf.tensor1d(labels, "int32"), ds.classNames.length).toFloat() as tf.Tensor2D
+  );
+  return { x, y };
+}
+
+/** Sets the learning rate of a compiled model's optimizer; throws if the optimizer has none. */
+export function setLearningRate(model: tf.LayersModel, learningRate: number): void {
+  // tfjs optimizers read their (protected) `learningRate` field on every step, so updating it takes effect
+  // at the next batch.
+  const optimizer = model.optimizer as unknown as { learningRate?: number } | undefined;
+  if (optimizer === undefined || typeof optimizer.learningRate !== "number") {
+    throw new Error("the model's optimizer has no learningRate to schedule (is the model compiled?)");
+  }
+  optimizer.learningRate = learningRate;
+}
+
+/**
+ * Step decay: `base` for the first half of `epochs` (rounded up), then halved every further epoch.
+ * E.g. 8 epochs at 1e-3: 1e-3 x4, 5e-4, 2.5e-4, 1.25e-4, 6.25e-5.
+ */
+export function halvingSchedule(base: number, epochs: number): (epoch: number) => number {
+  const constantEpochs = Math.ceil(epochs / 2);
+  return (epoch) => base * 0.5 ** Math.max(0, epoch - constantEpochs + 1);
+}
+
+/** Trains `model` on `train` for `options.epochs` epochs; returns the per-epoch summaries. */
+export async function trainClassifier(
+  model: tf.LayersModel,
+  train: Dataset,
+  options: TrainOptions,
+): Promise<EpochSummary[]> {
+  const batchSize = options.batchSize ?? 64;
+  const seed = options.seed ?? 1;
+  const batches = Math.ceil(train.count / batchSize);
+  const summaries: EpochSummary[] = [];
+  for (let epoch = 0; epoch < options.epochs; epoch++) {
+    const started = performance.now();
+    const learningRate = options.learningRateForEpoch?.(epoch);
+    if (learningRate !== undefined) setLearningRate(model, learningRate);
+    const order = seededShuffle(Int32Array.from({ length: train.count }, (_, i) => i), seed + epoch);
+    let lossSum = 0;
+    let correctSum = 0;
+    for (let batch = 0; batch < batches; batch++) {
+      const indices = order.subarray(batch * batchSize, Math.min(train.count, (batch + 1) * batchSize));
+      const { x, y } = gatherBatch(train, indices);
+      let result: number | number[];
+      try {
+        result = await model.trainOnBatch(x, y);
+      } finally {
+        x.dispose();
+        y.dispose();
+      }
+      const [loss, accuracy] = Array.isArray(result) ? result : [result, Number.NaN];
+      lossSum += loss * indices.length;
+      correctSum += accuracy * indices.length;
+      options.onBatch?.({ epoch, batch, batches, loss, accuracy });
+    }
+    const summary: EpochSummary = {
+      epoch,
+      loss: lossSum / train.count,
+      accuracy: correctSum / train.count,
+      seconds: (performance.now() - started) / 1000,
+    };
+    if (learningRate !== undefined) summary.learningRate = learningRate;
+    if (options.validation) summary.validationAccuracy = await evaluateAccuracy(model, options.validation);
+    summaries.push(summary);
+    options.onEpoch?.(summary);
+  }
+  return summaries;
+}
+
+/** Predicted class of every image of `ds`, computed in batches. */
+export async function predictClasses(
+  model: tf.LayersModel,
+  ds: Dataset,
+  batchSize = 500,
+): Promise<Int32Array> {
+  const predictions = new Int32Array(ds.count);
+  const size = imageSize(ds);
+  for (let start = 0; start < ds.count; start += batchSize) {
+    const end = Math.min(ds.count, start + batchSize);
+    const classes = tf.tidy(() => {
+      const x = tf.tensor4d(ds.images.subarray(start * size, end * size), [end - start, ...ds.shape]);
+      return (model.predict(x) as tf.Tensor).argMax(-1);
+    });
+    predictions.set(await classes.data() as Int32Array, start);
+    classes.dispose();
+  }
+  return predictions;
+}
+
+/** Fraction of `ds` that `model` classifies correctly. */
+export async function evaluateAccuracy(model: tf.LayersModel, ds: Dataset, batchSize = 500): Promise<number> {
+  if (ds.count === 0) return Number.NaN;
+  const predictions = await predictClasses(model, ds, batchSize);
+  let correct = 0;
+  for (let i = 0; i < ds.count; i++) if (predictions[i] === ds.labels[i]) correct++;
+  return correct / ds.count;
+}
