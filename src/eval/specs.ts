@@ -1,7 +1,7 @@
 /**
  * Turns attack names and budget names into {@link AttackSpec}s: `paper` takes the paper's parameters and
- * epsilon (App. A Table 2), `standard` the standard budget for the input kind (SPEC.md section 7), and a
- * number a custom epsilon in the attack's norm.
+ * epsilon (App. A Table 2), `standard` the standard budget for the input kind (SPEC.md section 7) with the
+ * attack's own default parameters, and a number a custom epsilon in the attack's norm (defaults too).
  *
  * @module
  */
@@ -32,7 +32,7 @@ function standardBudget(norm: string, kind: InputKind): AttackBudget {
 
 /**
  * Specs for every attack name (or `all`) times every budget name (`paper`, `standard`, or a number).
- * `overrides` replace attack parameters by name (e.g. a shorter epsilon search in the demo).
+ * `overrides` replace paper parameters by attack name (e.g. a shorter epsilon search in the demo).
  */
 export function resolveSpecs(
   attackNames: string[],
@@ -45,12 +45,13 @@ export function resolveSpecs(
   for (const name of names) {
     const info = attackInfo(name);
     const paper = paperAttackSettings.find((s) => s.attack === info.name);
-    const params = { ...(paper?.params ?? {}), ...(overrides[info.name] ?? {}) };
     for (const budgetName of budgetNames) {
       let budget: AttackBudget;
+      let params: Record<string, unknown> = {};
       if (budgetName === "paper") {
         if (!paper) continue;
         budget = budgetPreset(paper.budget);
+        params = { ...paper.params, ...(overrides[info.name] ?? {}) };
       } else if (budgetName === "standard") {
         budget = standardBudget(info.norm, kind);
       } else {
