@@ -1,0 +1,29 @@
+# nip-sidecar, CPU image (tfjs wasm backend). Build from the repository root:
+#   docker build -t nip-sidecar:dev .
+# Not built in CI here (no Docker); see deploy/README.md.
+FROM denoland/deno:debian-2.9.6
+
+WORKDIR /app
+# Dependencies first, so code changes do not refetch npm packages.
+COPY deno.json deno.lock ./
+RUN deno install --frozen
+
+COPY proto/ proto/
+COPY src/ src/
+COPY models/ models/
+# Type-check and cache the entry point's module graph at build time.
+RUN deno cache src/server/main.ts && chown -R deno:deno /app
+
+# The image's unprivileged user (uid 1993).
+USER deno
+
+# In a pod the sidecar must answer kubelet gRPC probes and Prometheus on the pod IP, so the image binds
+# all interfaces; outside a container the default stays 127.0.0.1 (see docs/SERVER.md).
+ENV NIP_BIND=0.0.0.0:50051 \
+    NIP_METRICS_BIND=0.0.0.0:9464 \
+    NIP_MODEL_DIR=/app/models/fashion-lenet \
+    NIP_BACKEND=wasm
+EXPOSE 50051 9464
+
+# SIGTERM from the runtime triggers the graceful shutdown (finish in-flight calls, exit 0).
+ENTRYPOINT ["deno", "run", "--cached-only", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", "src/server/main.ts"]

@@ -1,0 +1,166 @@
+/**
+ * Decodes and validates a request's `Input` (raw tensor, encoded images, or WAV through a plug-in
+ * decoder) into model input rows. Every rejection names the field and the reason: INVALID_ARGUMENT for
+ * bad input, RESOURCE_EXHAUSTED for input over a size limit.
+ *
+ * @module
+ */
+import { decodeImage, type ImageFormatName } from "../image/codec.ts";
+import { imageToInput } from "../image/resize.ts";
+import { invalidArgument, tooLarge } from "./errors.ts";
+
+/** `nip.v1.Tensor` as loaded by proto-loader. */
+export interface TensorMessage {
+  shape: number[];
+  dtype: string;
+  data: Uint8Array;
+}
+
+/** `nip.v1.EncodedImage` as loaded. */
+export interface EncodedImageMessage {
+  data: Uint8Array;
+  format: string;
+}
+
+/** `nip.v1.Input` as loaded (oneof `kind`). */
+export interface InputMessage {
+  kind?: "tensor" | "images" | "wav";
+  tensor?: TensorMessage | null;
+  images?: { images: EncodedImageMessage[] } | null;
+  wav?: Uint8Array;
+}
+
+/** Turns WAV bytes into model input rows; the speaker model's front end plugs in here. */
+export type WavDecoder = (wav: Uint8Array, shape: readonly number[]) => { rows: Float32Array; n: number };
+
+/** What the model accepts and the limits in force. */
+export interface InputSpec {
+  /** [height, width, channels]. */
+  shape: [number, number, number];
+  range: [number, number];
+  maxExamples: number;
+  maxImagePixels: number;
+  wav?: WavDecoder;
+}
+
+/** Decoded input: `n` examples, row-major. */
+export interface DecodedInput {
+  rows: Float32Array;
+  n: number;
+}
+
+/** Tolerance on the input range for float32 tensors (rounding in client-side scaling). */
+const RANGE_TOLERANCE = 1e-6;
+
+/** Decodes and validates one `Input`. Throws a {@link StatusError}. */
+export function decodeInput(input: InputMessage | null | undefined, spec: InputSpec): DecodedInput {
+  if (!input || !input.kind) {
+    throw invalidArgument("input: missing; set one of input.tensor, input.images, input.wav");
+  }
+  switch (input.kind) {
+    case "tensor":
+      return decodeTensor(input.tensor!, spec);
+    case "images":
+      return decodeImages(input.images?.images ?? [], spec);
+    case "wav": {
+      if (!spec.wav) {
+        throw invalidArgument(
+          "input.wav: this model takes images; WAV input needs a model with an audio front end",
+        );
+      }
+      const bytes = input.wav ?? new Uint8Array();
+      let decoded: DecodedInput;
+      try {
+        decoded = spec.wav(bytes, spec.shape);
+      } catch (error) {
+        throw invalidArgument(`input.wav: ${(error as Error).message}`);
+      }
+      return decoded;
+    }
+  }
+  throw invalidArgument(`input: unknown kind ${JSON.stringify(input.kind)}`);
+}
+
+function decodeTensor(tensor: TensorMessage, spec: InputSpec): DecodedInput {
+  const shape = (tensor.shape ?? []).map(Number);
+  const [h, w, c] = spec.shape;
+  const want = `[${h}, ${w}, ${c}] or [n, ${h}, ${w}, ${c}]`;
+  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+    throw invalidArgument(
+      `input.tensor.shape: [${shape}] has a negative or non-integer dimension; expected ${want}`,
+    );
+  }
+  const exampleShape = shape.length === 4 ? shape.slice(1) : shape;
+  if ((shape.length !== 3 && shape.length !== 4) || exampleShape.some((d, i) => d !== spec.shape[i])) {
+    throw invalidArgument(`input.tensor.shape: got [${shape}], expected ${want}`);
+  }
+  const n = shape.length === 4 ? shape[0] : 1;
+  if (n < 1) throw invalidArgument("input.tensor.shape: batch dimension is 0; send at least one example");
+  if (n > spec.maxExamples) {
+    throw tooLarge(`input.tensor.shape: ${n} examples in one request, limit ${spec.maxExamples}`);
+  }
+  const elements = n * h * w * c;
+  const data = tensor.data ?? new Uint8Array();
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const rows = new Float32Array(elements);
+  const [lo, hi] = spec.range;
+  if (tensor.dtype === "DATA_TYPE_FLOAT32") {
+    if (data.byteLength !== elements * 4) {
+      throw invalidArgument(
+        `input.tensor.data: ${data.byteLength} bytes, shape [${shape}] as float32 needs ${elements * 4}`,
+      );
+    }
+    for (let i = 0; i < elements; i++) {
+      const v = view.getFloat32(i * 4, true);
+      if (!Number.isFinite(v)) {
+        throw invalidArgument(`input.tensor.data: element ${i} is ${v}; values must be finite`);
+      }
+      if (v < lo - RANGE_TOLERANCE || v > hi + RANGE_TOLERANCE) {
+        throw invalidArgument(
+          `input.tensor.data: element ${i} is ${v}, outside the model's input range [${lo}, ${hi}]`,
+        );
+      }
+      rows[i] = Math.min(Math.max(v, lo), hi);
+    }
+    return { rows, n };
+  }
+  if (tensor.dtype === "DATA_TYPE_UINT8") {
+    if (data.byteLength !== elements) {
+      throw invalidArgument(
+        `input.tensor.data: ${data.byteLength} bytes, shape [${shape}] as uint8 needs ${elements}`,
+      );
+    }
+    const scale = (hi - lo) / 255;
+    for (let i = 0; i < elements; i++) rows[i] = lo + data[i] * scale;
+    return { rows, n };
+  }
+  throw invalidArgument(
+    `input.tensor.dtype: ${tensor.dtype || "unset"}; expected DATA_TYPE_FLOAT32 or DATA_TYPE_UINT8`,
+  );
+}
+
+function decodeImages(images: EncodedImageMessage[], spec: InputSpec): DecodedInput {
+  if (images.length === 0) throw invalidArgument("input.images: empty; send at least one image");
+  if (images.length > spec.maxExamples) {
+    throw tooLarge(`input.images: ${images.length} images in one request, limit ${spec.maxExamples}`);
+  }
+  const size = spec.shape[0] * spec.shape[1] * spec.shape[2];
+  const rows = new Float32Array(images.length * size);
+  images.forEach((image, i) => {
+    const format: ImageFormatName | undefined = image.format === "IMAGE_FORMAT_PNG"
+      ? "png"
+      : image.format === "IMAGE_FORMAT_JPEG"
+      ? "jpeg"
+      : undefined;
+    let decoded;
+    try {
+      decoded = decodeImage(image.data ?? new Uint8Array(), format, spec.maxImagePixels);
+    } catch (error) {
+      const e = error as Error;
+      const message = `input.images[${i}]: ${e.message}`;
+      throw e.name === "ImageTooLargeError" ? tooLarge(message) : invalidArgument(message);
+    }
+    rows.set(imageToInput(decoded, spec.shape, spec.range), i * size);
+  });
+  return { rows, n: images.length };
+}

@@ -1,0 +1,52 @@
+/**
+ * `deno task start`: loads the configured model and NIP profile (default: the embedded
+ * `models/fashion-lenet`), starts the gRPC sidecar, and shuts down gracefully on SIGTERM/SIGINT
+ * (stop accepting, finish in-flight calls, exit 0). `--help` lists every flag and variable.
+ *
+ * @module
+ */
+import { loadPipeline } from "../pipeline.ts";
+import { ConfigError, helpText, loadConfig } from "./config.ts";
+import { ServingEngine } from "./engine.ts";
+import { createLogger } from "./log.ts";
+import { startSidecar } from "./server.ts";
+import { createUpstream } from "./upstream_factory.ts";
+
+if (import.meta.main) {
+  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+    console.log(helpText());
+    Deno.exit(0);
+  }
+  let config;
+  try {
+    config = loadConfig({ args: Deno.args });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`nip-sidecar: ${error.message}`);
+      Deno.exit(2);
+    }
+    throw error;
+  }
+  const log = createLogger(config.logLevel);
+  let sidecar;
+  try {
+    const pipeline = await loadPipeline({
+      modelDir: config.modelDir,
+      profileDir: config.profileDir,
+      backend: config.backend,
+    });
+    const engine = new ServingEngine(pipeline);
+    const upstream = createUpstream(config, engine.name, log);
+    sidecar = await startSidecar({ config, engines: [engine], upstream, logger: log });
+  } catch (error) {
+    log.error("startup failed", { error: (error as Error).message });
+    Deno.exit(1);
+  }
+  const stop = async (signal: string) => {
+    log.info("signal", { signal });
+    await sidecar.shutdown();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGTERM", () => void stop("SIGTERM"));
+  Deno.addSignalListener("SIGINT", () => void stop("SIGINT"));
+}

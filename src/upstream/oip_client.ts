@@ -1,0 +1,171 @@
+/**
+ * An Open Inference Protocol upstream: `inference.GRPCInferenceService/ModelInfer` with the batch in
+ * `raw_input_contents` (FP32, little-endian), scores read from `raw_output_contents` (or from
+ * `contents.fp32_contents` when a server answers that way). ModelInfer is idempotent, so UNAVAILABLE is
+ * retried within the deadline.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+import {
+  float32ToLeBytes,
+  leBytesToFloat32,
+  type OipInferRequest,
+  type OipInferResponse,
+  oipService,
+} from "./oip_proto.ts";
+import { attemptTimeoutMs, withRetries } from "./retry.ts";
+import { argmax, type Upstream, type UpstreamAnswer, UpstreamError, type UpstreamRequest } from "./types.ts";
+
+/** Settings of an OIP upstream. */
+export interface OipUpstreamOptions {
+  /** "host:port" of the model server. */
+  address: string;
+  /** Model name on the server. */
+  model: string;
+  /** Name of the model's input tensor. */
+  inputName: string;
+  /** Name of the output tensor to read; empty: the first output. */
+  outputName?: string;
+  /** Per-attempt timeout. */
+  timeoutMs: number;
+  /** Retries of UNAVAILABLE answers. */
+  retries: number;
+  /** Use TLS (system roots, or `rootCerts`). */
+  tls?: boolean;
+  rootCerts?: Uint8Array;
+  /** Called once per retried error. */
+  onRetry?: (error: UpstreamError) => void;
+}
+
+/** A gRPC client of one model on an OIP server. */
+export class OipUpstream implements Upstream {
+  readonly description: string;
+  readonly #options: OipUpstreamOptions;
+  readonly #client: grpc.Client;
+
+  constructor(options: OipUpstreamOptions) {
+    this.#options = options;
+    this.description = `oip://${options.address}/${options.model}`;
+    const { Client } = oipService();
+    const credentials = options.tls
+      ? grpc.credentials.createSsl(options.rootCerts ? toBuffer(options.rootCerts) : null)
+      : grpc.credentials.createInsecure();
+    this.#client = new Client(options.address, credentials, {
+      "grpc.max_receive_message_length": 64 * 1024 * 1024,
+      "grpc.max_send_message_length": 64 * 1024 * 1024,
+    });
+  }
+
+  /** `ModelReady` of the configured model. */
+  modelReady(timeoutMs = this.#options.timeoutMs): Promise<boolean> {
+    return this.#unary<{ ready: boolean }>(
+      "ModelReady",
+      { name: this.#options.model, version: "" },
+      timeoutMs,
+    )
+      .then((r) => r.ready);
+  }
+
+  /** Sends the batch as one ModelInfer call and splits the scores per example. */
+  classify(request: UpstreamRequest): Promise<UpstreamAnswer[]> {
+    const { n, shape, rows } = request;
+    const inferRequest: OipInferRequest = {
+      modelName: this.#options.model,
+      inputs: [{ name: this.#options.inputName, datatype: "FP32", shape: [n, ...shape] }],
+      outputs: this.#options.outputName ? [{ name: this.#options.outputName }] : [],
+      rawInputContents: [float32ToLeBytes(rows)],
+    };
+    return withRetries(
+      { retries: this.#options.retries, baseDelayMs: 25, idempotent: true },
+      request.deadline,
+      async () => {
+        const timeout = attemptTimeoutMs(this.#options.timeoutMs, request.deadline, this.description);
+        const response = await this.#unary<OipInferResponse>("ModelInfer", inferRequest, timeout);
+        return this.#answers(response, n);
+      },
+      this.#options.onRetry,
+    );
+  }
+
+  #answers(response: OipInferResponse, n: number): UpstreamAnswer[] {
+    const outputs = response.outputs ?? [];
+    let index = 0;
+    if (this.#options.outputName) {
+      index = outputs.findIndex((o) => o.name === this.#options.outputName);
+      if (index < 0) {
+        throw new UpstreamError(
+          status.INTERNAL,
+          `${this.description}: answer has no output "${this.#options.outputName}" (outputs: ${
+            outputs.map((o) => o.name).join(", ") || "none"
+          })`,
+        );
+      }
+    }
+    const output = outputs[index];
+    if (!output) throw new UpstreamError(status.INTERNAL, `${this.description}: answer has no outputs`);
+    if (output.datatype !== "FP32") {
+      throw new UpstreamError(
+        status.INTERNAL,
+        `${this.description}: output "${output.name}" is ${output.datatype}, expected FP32`,
+      );
+    }
+    const raw = response.rawOutputContents?.[index];
+    const values = raw && raw.length > 0
+      ? leBytesToFloat32(raw)
+      : Float32Array.from(output.contents?.fp32Contents ?? []);
+    const shape = output.shape.map(Number);
+    const elements = shape.reduce((a, b) => a * b, 1);
+    if (shape[0] !== n || values.length !== elements || elements % n !== 0) {
+      throw new UpstreamError(
+        status.INTERNAL,
+        `${this.description}: output "${output.name}" has shape [${shape}] and ${values.length} values for a batch of ${n}`,
+      );
+    }
+    const classes = elements / n;
+    return Array.from({ length: n }, (_, i) => {
+      const scores = Array.from(values.subarray(i * classes, (i + 1) * classes));
+      return { label: argmax(scores), scores, json: "" };
+    });
+  }
+
+  #unary<T>(method: string, request: unknown, timeoutMs: number): Promise<T> {
+    return new Promise((resolve, reject) => {
+      // deno-lint-ignore no-explicit-any
+      const fn = (this.#client as any)[method].bind(this.#client);
+      fn(request, { deadline: Date.now() + timeoutMs }, (error: grpc.ServiceError | null, response: T) => {
+        if (error) reject(mapGrpcError(error, this.description, timeoutMs));
+        else resolve(response);
+      });
+    });
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+}
+
+function mapGrpcError(error: grpc.ServiceError, where: string, timeoutMs: number): UpstreamError {
+  const details = error.details || error.message;
+  switch (error.code) {
+    case status.UNAVAILABLE:
+      return new UpstreamError(status.UNAVAILABLE, `upstream ${where} is unavailable: ${details}`);
+    case status.DEADLINE_EXCEEDED:
+      return new UpstreamError(
+        status.DEADLINE_EXCEEDED,
+        `upstream ${where} did not answer within ${Math.round(timeoutMs)} ms`,
+      );
+    default:
+      return new UpstreamError(
+        error.code,
+        `upstream ${where} answered ${status[error.code]}: ${details}`,
+        false,
+      );
+  }
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes);
+}
