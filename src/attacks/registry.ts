@@ -14,6 +14,12 @@ import { pwa } from "./pwa.ts";
 import { boundary } from "./boundary.ts";
 import { square, squareL2 } from "./square.ts";
 import { eot, type EotParams } from "./eot.ts";
+import { jsma } from "./jsma.ts";
+import { uap, uapL2 } from "./uap.ts";
+import { carliniWagnerL2 } from "./cw.ts";
+import { onePixel } from "./one_pixel.ts";
+import { apgdCe, apgdDlr, type ApgdParams, apgdTargetedDlr } from "./apgd.ts";
+import { autoAttack, autoAttackPaper, type AutoAttackParams } from "./autoattack.ts";
 import type { Attack, AttackKind, Norm } from "./types.ts";
 
 /** One registry entry. */
@@ -32,6 +38,9 @@ export interface AttackInfo {
 
 const GRADIENT_PARAMS = ["steps", "stepSize", "relStepSize"] as const;
 const PGD_PARAMS = [...GRADIENT_PARAMS, "randomStart", "restarts", "loss", "seed"] as const;
+const APGD_PARAMS = ["steps", "restarts", "rho", "momentum", "randomStart", "seed"] as const;
+const UAP_PARAMS = ["maxIter", "delta", "inner", "innerSteps", "batchSize", "seed"] as const;
+const AUTOATTACK_PARAMS = ["steps", "restarts", "targetClasses", "squareQueries", "seed"] as const;
 
 /** Every registered attack. */
 export const ATTACKS: readonly AttackInfo[] = [
@@ -171,6 +180,123 @@ export const ATTACKS: readonly AttackInfo[] = [
     params: ["steps", "pInit", "seed"],
     create: squareL2,
   },
+  {
+    name: "jsma",
+    norm: "l0",
+    kind: "white-box",
+    mode: "minimization",
+    summary: "saliency map: move the element that most raises the target and lowers the others by theta",
+    params: ["theta", "maxIter", "maxPerturbationsPerPixel"],
+    create: jsma,
+  },
+  {
+    name: "uap",
+    norm: "linf",
+    kind: "white-box",
+    mode: "fixed-epsilon",
+    summary: "one universal perturbation learned with DeepFool (or PGD) steps over the batch",
+    params: UAP_PARAMS,
+    create: uap,
+  },
+  {
+    name: "uap-l2",
+    norm: "l2",
+    kind: "white-box",
+    mode: "fixed-epsilon",
+    summary: "universal perturbation under L2",
+    params: UAP_PARAMS,
+    create: uapL2,
+  },
+  {
+    name: "cw-l2",
+    norm: "l2",
+    kind: "white-box",
+    mode: "minimization",
+    summary: "Carlini-Wagner L2: Adam in tanh space, binary search over c, confidence margin kappa",
+    params: ["binarySearchSteps", "steps", "stepSize", "confidence", "initialConst", "abortEarly"],
+    create: carliniWagnerL2,
+  },
+  {
+    name: "one-pixel",
+    norm: "l0",
+    kind: "black-box",
+    mode: "fixed-epsilon",
+    summary: "differential evolution over (row, column, value) of a few pixels (scores only)",
+    params: ["pixels", "populationSize", "maxIter", "mutation", "seed"],
+    create: onePixel,
+  },
+  {
+    name: "apgd-ce",
+    norm: "linf",
+    kind: "white-box",
+    mode: "fixed-epsilon",
+    summary: "auto-PGD on cross-entropy: momentum 0.75, step halving at checkpoints",
+    params: APGD_PARAMS,
+    create: (p: ApgdParams) => apgdCe(p, "linf"),
+  },
+  {
+    name: "apgd-ce-l2",
+    norm: "l2",
+    kind: "white-box",
+    mode: "fixed-epsilon",
+    summary: "auto-PGD on cross-entropy under L2",
+    params: APGD_PARAMS,
+    create: (p: ApgdParams) => apgdCe(p, "l2"),
+  },
+  {
+    name: "apgd-dlr",
+    norm: "linf",
+    kind: "white-box",
+    mode: "fixed-epsilon",
+    summary: "auto-PGD on the DLR loss",
+    params: APGD_PARAMS,
+    create: (p: ApgdParams) => apgdDlr(p, "linf"),
+  },
+  {
+    name: "apgd-t-dlr",
+    norm: "linf",
+    kind: "white-box",
+    mode: "fixed-epsilon",
+    summary: "auto-PGD on the targeted DLR loss towards each of the top other classes in turn",
+    params: [...APGD_PARAMS, "targetClasses"],
+    create: (p: ApgdParams) => apgdTargetedDlr(p, "linf"),
+  },
+  {
+    name: "apgd-t-dlr-l2",
+    norm: "l2",
+    kind: "white-box",
+    mode: "fixed-epsilon",
+    summary: "targeted-DLR auto-PGD under L2",
+    params: [...APGD_PARAMS, "targetClasses"],
+    create: (p: ApgdParams) => apgdTargetedDlr(p, "l2"),
+  },
+  {
+    name: "autoattack",
+    norm: "linf",
+    kind: "white-box",
+    mode: "fixed-epsilon",
+    summary: "APGD-CE, APGD-T (DLR), Square; per-example worst case, queries summed",
+    params: AUTOATTACK_PARAMS,
+    create: (p: AutoAttackParams) => autoAttack(p, "linf"),
+  },
+  {
+    name: "autoattack-l2",
+    norm: "l2",
+    kind: "white-box",
+    mode: "fixed-epsilon",
+    summary: "the AutoAttack-style ensemble under L2",
+    params: AUTOATTACK_PARAMS,
+    create: (p: AutoAttackParams) => autoAttack(p, "l2"),
+  },
+  {
+    name: "autoattack-paper",
+    norm: "linf",
+    kind: "white-box",
+    mode: "fixed-epsilon",
+    summary: "the paper's Auto row: FGSM 0.2, PGD 0.2 (step 0.1), UAP 0.1 (3 passes); worst case",
+    params: ["seed"],
+    create: autoAttackPaper,
+  },
 ];
 
 /** Alternative names accepted by {@link getAttack}. */
@@ -181,6 +307,10 @@ export const ATTACK_ALIASES: Readonly<Record<string, string>> = {
   mifgsm: "mi-fgsm",
   deepfool: "deepfool-l2",
   square: "square-linf",
+  "apgd-t": "apgd-t-dlr",
+  cw: "cw-l2",
+  pixel: "one-pixel",
+  auto: "autoattack-paper",
 };
 
 /** The registry entry for `name` (or an alias); throws listing the known names. */
