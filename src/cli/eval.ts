@@ -6,6 +6,8 @@
  *   deno task eval [--model models/fashion-lenet] [--profile DIR] [--data fashion-mnist] [--n 500]
  *     [--attacks fgsm,pgd-linf|all] [--budgets paper,standard,0.1] [--protocol honest,paper-oracle]
  *     [--out out/eval] [--backend wasm] [--seed 1]
+ *   deno task eval --data fsdd [--n 120] [--out out/eval-speaker]   the speaker comparison (issue 5):
+ *     NIP vs the audio baselines vs the controls, spectrogram and waveform attacks
  *
  * @module
  */
@@ -20,6 +22,7 @@ import { DEFAULT_MODEL_DIR, loadPipeline } from "../pipeline.ts";
 import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "./args.ts";
 import { loadNamedDataset, samplePart } from "./datasets.ts";
 import { createProgress } from "./progress.ts";
+import { runSpeakerEvaluation } from "../../audio/eval_speaker.ts";
 
 /** What one evaluation run needs. */
 export interface EvalRunOptions {
@@ -76,7 +79,7 @@ async function main(): Promise<void> {
     model: { type: "string", default: DEFAULT_MODEL_DIR },
     profile: { type: "string" },
     data: { type: "string", default: "fashion-mnist" },
-    n: { type: "string", default: "500" },
+    n: { type: "string" },
     attacks: { type: "string", default: "fgsm,pgd-linf" },
     budgets: { type: "string", default: "paper,standard" },
     protocol: { type: "string", default: "honest,paper-oracle" },
@@ -84,11 +87,21 @@ async function main(): Promise<void> {
     backend: { type: "string", default: "wasm" },
     seed: { type: "string", default: "1" },
   });
+  if (flags.data === "fsdd") {
+    const markdown = await runSpeakerEvaluation({
+      n: numberFlag("n", flags.n ?? "120", 1),
+      out: flags.out === "out/eval" ? "out/eval-speaker" : flags.out,
+      seed: numberFlag("seed", flags.seed),
+      backend: choiceFlag("backend", flags.backend, BACKEND_NAMES),
+    });
+    console.log(markdown);
+    return;
+  }
   const { markdown } = await runEvaluation({
     modelDir: flags.model,
     profileDir: flags.profile,
     data: flags.data,
-    n: numberFlag("n", flags.n, 1),
+    n: numberFlag("n", flags.n ?? "500", 1),
     attacks: listFlag("attacks", flags.attacks),
     budgets: listFlag("budgets", flags.budgets),
     protocols: listFlag("protocol", flags.protocol).map((p) => choiceFlag("protocol", p, ["honest", "paper-oracle"] as const)),

@@ -24,14 +24,16 @@ export function inputKindOf(shape: readonly number[]): InputKind {
   return shape[shape.length - 1] === 1 ? "grey28" : "colour32";
 }
 
-function standardBudget(norm: string, kind: InputKind): AttackBudget {
+/** The standard budget of a norm for an input kind; L_0 attacks have none (SPEC.md names none). */
+function standardBudget(norm: string, kind: InputKind): AttackBudget | undefined {
   if (norm === "linf") return budgetPreset(kind === "grey28" ? "standard-linf-0.3-grey" : "standard-linf-8/255");
   if (norm === "l2") return kind === "grey28" ? GREY_L2_STANDARD : budgetPreset("standard-l2-0.5");
-  throw new RangeError(`no standard budget for norm ${norm}; give a number instead`);
+  return undefined;
 }
 
 /**
  * Specs for every attack name (or `all`) times every budget name (`paper`, `standard`, or a number).
+ * Pairs that do not exist are skipped: `paper` for an attack the paper did not run, `standard` for L_0.
  * `overrides` replace paper parameters by attack name (e.g. a shorter epsilon search in the demo).
  */
 export function resolveSpecs(
@@ -53,7 +55,9 @@ export function resolveSpecs(
         budget = budgetPreset(paper.budget);
         params = { ...paper.params, ...(overrides[info.name] ?? {}) };
       } else if (budgetName === "standard") {
-        budget = standardBudget(info.norm, kind);
+        const standard = standardBudget(info.norm, kind);
+        if (!standard) continue;
+        budget = standard;
       } else {
         const epsilon = Number(budgetName);
         if (!Number.isFinite(epsilon) || epsilon <= 0) {

@@ -1,0 +1,69 @@
+/**
+ * R-ALA, the remaining-neuron adaptive loss attack (paper Sec. 7.1, Eq. 12): fool the model while pushing
+ * the influence of the benign example's remaining neurons away from their benign values,
+ * `argmax_{x*} MSE_{n in Omega_r(x)}(sigma(x), sigma(x*)) + lambda * CE(x*, y)`, `lambda = 1`, 10 iterations.
+ * NIP's template (and so its knn key) is built from remaining neurons, which is what this attack targets.
+ *
+ * Readings as in S-ALA (`s_ala.ts`): projected signed-gradient steps under the budget passed to `run`;
+ * `sigma(x*)` for the currently predicted label. `Omega_r` is taken from the benign example with `k1`, `k2`
+ * (paper: the defense's, 5 and 5) and kept fixed over the iterations.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { attackLoss } from "../attacks/loss.ts";
+import type { Attack } from "../attacks/types.ts";
+import type { SplitModel } from "../nip/types.ts";
+import { influenceOf, partitionsOf, predictedLabels, remainingMask } from "./influence.ts";
+import { signedAscentAttack } from "./signed_ascent.ts";
+
+/** Parameters of {@link rAla}. */
+export interface RAlaParams {
+  /** Weight of the cross-entropy term (paper: 1). */
+  lambda?: number;
+  /** Iterations (paper: 10). */
+  steps?: number;
+  /** Absolute L_inf step; overrides `relStepSize`. */
+  stepSize?: number;
+  /** Step as a fraction of epsilon (default 0.25). */
+  relStepSize?: number;
+  /** Front size that defines the remaining neurons (default 5, the paper's NIP setting). */
+  k1?: number;
+  /** Tail size that defines the remaining neurons (default 5). */
+  k2?: number;
+}
+
+/** R-ALA on the split model (the target passed to `run` should be the bare model). */
+export function rAla(split: SplitModel, params: RAlaParams = {}): Attack {
+  const lambda = params.lambda ?? 1;
+  if (!Number.isFinite(lambda) || lambda < 0) {
+    throw new RangeError(`attack "r-ala": lambda = ${lambda} must be >= 0`);
+  }
+  const k1 = params.k1 ?? 5;
+  const k2 = params.k2 ?? 5;
+  const settings = {
+    steps: params.steps ?? 10,
+    stepSize: params.stepSize,
+    relStepSize: params.relStepSize ?? 0.25,
+  };
+  return signedAscentAttack("r-ala", { lambda, k1, k2, ...settings }, settings, (context) => {
+    const benignInfluence = influenceOf(split, context.x, predictedLabels(split, context.x));
+    const a = benignInfluence.shape[1];
+    const partitions = partitionsOf(split, context.x, k1, k2);
+    const mask = tf.tensor2d(remainingMask(partitions, a), [partitions.length, a]);
+    const counts = tf.tidy(() => tf.maximum(tf.sum(mask, 1), 1));
+    return {
+      step(current) {
+        const labels = predictedLabels(split, current);
+        return (input) =>
+          tf.tidy(() => {
+            const ce = attackLoss(context.target, context.target.scores(input), context.criterion, "ce");
+            const squared = tf.squaredDifference(influenceOf(split, input, labels), benignInfluence);
+            const mse = tf.div(tf.sum(tf.mul(squared, mask), 1), counts);
+            return tf.add(mse, tf.mul(ce, lambda)) as tf.Tensor1D;
+          });
+      },
+      dispose: () => tf.dispose([benignInfluence, mask, counts]),
+    };
+  });
+}
