@@ -26,7 +26,8 @@ import { getAttack } from "../src/attacks/mod.ts";
 import type { AttackBudget, AttackTarget } from "../src/attacks/types.ts";
 import { BACKEND_NAMES, type BackendName } from "../src/engine/backend.ts";
 import { changeNorms, finiteMean } from "../src/eval/metrics.ts";
-import { agreement, randomCandidateControl, randomNoiseControl, seededRandom } from "../src/eval/controls.ts";
+import { agreement, randomCandidateControl, randomNoiseControl } from "../src/eval/controls.ts";
+import { mulberry32 } from "../src/random.ts";
 import { verdict } from "../src/eval/report.ts";
 import type { AttackRow } from "../src/eval/harness.ts";
 import type { NipDefense } from "../src/nip/defense.ts";
@@ -338,7 +339,7 @@ async function scoreDefenses(
   stage: string,
 ): Promise<Pick<SpeakerAttackRow, "nip" | "baselines" | "resynthesisOnly">> {
   const { model, inputRange } = defense.split;
-  const random = seededRandom(options.seed);
+  const random = mulberry32(options.seed);
   const m = set.labels.length;
   const sums = { nip: 0, noise: 0, candidate: 0 };
   const nipL2: number[] = [];
@@ -406,7 +407,7 @@ async function benignSummary(
 ): Promise<SpeakerBenignSummary> {
   const labels = Int32Array.from(clips, (c) => c.label);
   const features = clips.map((c) => c.features);
-  const random = seededRandom(options.seed);
+  const random = mulberry32(options.seed);
   let t0 = performance.now();
   const bare = predictFeatures(defense.split.model, features);
   const summary: SpeakerBenignSummary = {

@@ -6,14 +6,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { MEL_BANDS, NUM_FRAMES } from "./config.ts";
+import { mulberry32 } from "../src/random.ts";
 import { featuresToTensor } from "./features.ts";
 import type { LabelledFeatures } from "./fsdd.ts";
-
-/** A seeded uniform generator in [0, 1) (Park-Miller). */
-export function seededRandom(seed: number): () => number {
-  let state = (Math.abs(Math.floor(seed)) % 2147483646) + 1;
-  return () => (state = (state * 16807) % 2147483647) / 2147483647;
-}
 
 /**
  * One augmented copy of a feature map: shifted in time by up to `maxShift` frames (zeros fill) and
@@ -75,7 +70,7 @@ export async function trainSpeakerModel(
   options: TrainOptions,
 ): Promise<number[]> {
   const batchSize = options.batchSize ?? 32;
-  const random = seededRandom(options.seed ?? 1);
+  const random = mulberry32(options.seed ?? 1);
   const numClasses = model.outputs[0].shape[1] as number;
   const order = Array.from(train.features.keys());
   const batches = Math.ceil(order.length / batchSize);

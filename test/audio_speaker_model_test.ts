@@ -4,7 +4,8 @@ import { initBackend } from "../src/engine/backend.ts";
 import { loadLayersModel } from "../src/engine/model_io.ts";
 import { buildSpeakerModel, SPEAKER_NIP_LAYER } from "../audio/speaker_model.ts";
 import { FSDD_SPEAKERS, fsddSplitOfTake, listFsdd, loadFsddFeatures, parseFsddName } from "../audio/fsdd.ts";
-import { augmentFeatures, seededRandom, speakerAccuracy, trainSpeakerModel } from "../audio/train.ts";
+import { augmentFeatures, speakerAccuracy, trainSpeakerModel } from "../audio/train.ts";
+import { mulberry32 } from "../src/random.ts";
 import { featurize } from "../audio/features.ts";
 import { MEL_BANDS, NUM_FRAMES } from "../audio/config.ts";
 
@@ -27,10 +28,10 @@ Deno.test("FSDD names parse and takes split into disjoint train / calibration / 
 
 Deno.test("augmentation shifts in time and scales power exactly in the log1p domain", () => {
   const map = Float32Array.from({ length: NUM_FRAMES * MEL_BANDS }, (_, i) => (i % 7) + 5);
-  const out = augmentFeatures(map, seededRandom(2));
+  const out = augmentFeatures(map, mulberry32(2));
   assert.equal(out.length, map.length);
   assert.notDeepEqual(out, map);
-  const silent = augmentFeatures(new Float32Array(map.length), seededRandom(2));
+  const silent = augmentFeatures(new Float32Array(map.length), mulberry32(2));
   assert.ok(silent.every((v) => v === 0));
 });
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/engine/backend.ts";
 import { DeltaMatcher, KnnMatcher } from "../src/nip/matching.ts";
-import { mulberry32 } from "../src/data/splits.ts";
+import { mulberry32 } from "../src/random.ts";
 
 await initBackend("wasm");
 

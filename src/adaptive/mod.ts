@@ -10,5 +10,5 @@ export { sAla, type SAlaParams } from "./s_ala.ts";
 export { rAla, type RAlaParams } from "./r_ala.ts";
 export { ala, type AlaParams, iAla } from "./ala.ts";
 export { saa, type SaaAttack, type SaaResult } from "./saa.ts";
-export { adaptiveBudgets, type InputKind, inputKindOf, standardBudget } from "./budgets.ts";
+export { adaptiveBudgets } from "./budgets.ts";
 export { signedAscentAttack, type SignedAscentSettings, type StartRun } from "./signed_ascent.ts";

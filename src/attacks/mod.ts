@@ -61,5 +61,8 @@ export {
   budgetPresets,
   type PaperAttackSetting,
   paperAttackSettings,
+  inputKindOf,
+  type InputKind,
+  standardBudget,
 } from "./presets.ts";
 export { Rng } from "./rng.ts";

@@ -210,3 +210,28 @@ export const paperAttackSettings: readonly PaperAttackSetting[] = [
       "FGSM(l_inf epsilon=0.2), PGD(l_inf epsilon=0.2, stepsize=0.1), UAP(l_inf epsilon=0.1, max_iter=3)",
   },
 ];
+
+/** Small grey images (MNIST-like) or 32x32 colour, for the standard budgets. */
+export type InputKind = "grey28" | "colour32";
+
+/** The input kind of an input shape [h, w, c]: one channel is grey. */
+export function inputKindOf(shape: readonly number[]): InputKind {
+  return shape[shape.length - 1] === 1 ? "grey28" : "colour32";
+}
+
+/** L2 budget used as "standard" on 28x28 grey inputs, where SPEC.md names only L_inf 0.3. */
+const GREY_L2_STANDARD: AttackBudget = {
+  epsilon: 2,
+  label: "L2 2.0 on 28x28 grey (common MNIST budget; SPEC.md names none)",
+  source: "custom",
+};
+
+/**
+ * The standard budget of a norm for an input kind (SPEC.md section 7): L_inf 0.3 (grey) or 8/255 (colour),
+ * L2 0.5 (colour) or 2.0 (grey, labelled custom). L_0 has none: `undefined`.
+ */
+export function standardBudget(norm: Norm, kind: InputKind): AttackBudget | undefined {
+  if (norm === "linf") return budgetPreset(kind === "grey28" ? "standard-linf-0.3-grey" : "standard-linf-8/255");
+  if (norm === "l2") return kind === "grey28" ? GREY_L2_STANDARD : budgetPreset("standard-l2-0.5");
+  return undefined;
+}

@@ -3,21 +3,15 @@
  *
  * @module
  */
+import { mulberry32 } from "../random.ts";
 
 /** A seeded pseudo-random generator (mulberry32) with the draws attacks need. */
 export class Rng {
-  #state: number;
+  /** Uniform in [0, 1). */
+  readonly next: () => number;
 
   constructor(seed = 0) {
-    this.#state = (seed >>> 0) ^ 0x9e3779b9;
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = mulberry32((seed >>> 0) ^ 0x9e3779b9);
   }
 
   /** Uniform in [low, high). */

@@ -18,6 +18,7 @@
  * @module
  */
 import { type Dataset, subset } from "./dataset.ts";
+import { mulberry32 } from "../random.ts";
 
 /** Dataset indices of each part of a split, ascending, pairwise disjoint. */
 export interface Split {
@@ -44,18 +45,6 @@ export const FASHION_MNIST_PER_CLASS_SPLIT: PartCounts = { train: 5000, calibrat
 export const MNIST_SPLIT_SEED = 20240612;
 /** Fractions of each MNIST class that go to calibration and to test (the rest is train). */
 export const MNIST_HELD_OUT_FRACTION = 0.15;
-
-/** mulberry32: a small, fast, platform-independent PRNG. Returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Derives an independent seed for one class (or other sub-stream) from a base seed. */
 export function classSeed(seed: number, label: number): number {

@@ -22,7 +22,8 @@ import { ATTACKS, getAttack } from "../attacks/registry.ts";
 import { budgetPreset, paperAttackSettings } from "../attacks/presets.ts";
 import { targetFromModel } from "../attacks/target.ts";
 import type { Attack, AttackBudget, AttackResult, AttackTarget, Norm } from "../attacks/types.ts";
-import { adaptiveBudgets, inputKindOf, standardBudget } from "../adaptive/budgets.ts";
+import { adaptiveBudgets } from "../adaptive/budgets.ts";
+import { inputKindOf, standardBudget } from "../attacks/presets.ts";
 import { defendedTarget, type DefendedTargetOptions } from "../adaptive/defended_target.ts";
 import { ala, iAla } from "../adaptive/ala.ts";
 import { rAla } from "../adaptive/r_ala.ts";
@@ -431,9 +432,8 @@ function budgetsFor(
       if (paper) out.push({ budget: budgetPreset(paper.budget), paperParams: { ...paper.params } });
     } else if (choice === "standard") {
       // No standard L0 budget exists (SPEC.md names none): L0 attacks (PWA) run unbounded, labelled so.
-      const budget: AttackBudget = norm === "l0"
-        ? { epsilon: Infinity, label: "L0 unbounded (no standard L0 budget)", source: "custom" }
-        : standardBudget(norm, kind);
+      const budget: AttackBudget = standardBudget(norm, kind) ??
+        { epsilon: Infinity, label: "L0 unbounded (no standard L0 budget)", source: "custom" };
       out.push({ budget, paperParams: {} });
     } else {
       if (!(typeof choice === "number" && Number.isFinite(choice) && choice > 0)) {

@@ -9,18 +9,6 @@
 import * as tf from "@tensorflow/tfjs";
 import type { NipDefense } from "../nip/defense.ts";
 
-/** A small seeded generator (mulberry32), so controls are reproducible. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Fraction of `predicted` equal to `labels`. */
 export function agreement(predicted: ArrayLike<number>, labels: ArrayLike<number>): number {
   let same = 0;

@@ -10,7 +10,8 @@ import * as tf from "@tensorflow/tfjs";
 import type { Attack, AttackBudget } from "../attacks/types.ts";
 import { targetFromModel } from "../attacks/target.ts";
 import type { NipDefense } from "../nip/defense.ts";
-import { agreement, randomCandidateControl, randomNoiseControl, seededRandom } from "./controls.ts";
+import { agreement, randomCandidateControl, randomNoiseControl } from "./controls.ts";
+import { mulberry32 } from "../random.ts";
 import { changeNorms, finiteMean, psnr, tknc } from "./metrics.ts";
 import { paperOracleLabels } from "./oracle.ts";
 
@@ -139,7 +140,7 @@ async function evaluateAttack(
   const correct = Array.from(labels.keys()).filter((i) => bare[i] === labels[i]);
   const benign = gatherRows(x, correct) as tf.Tensor4D;
   const trueLabels = Int32Array.from(correct, (i) => labels[i]);
-  const random = seededRandom(options.seed);
+  const random = mulberry32(options.seed);
 
   const advParts: tf.Tensor[] = [];
   const successIdx: number[] = [];

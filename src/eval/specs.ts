@@ -5,31 +5,17 @@
  *
  * @module
  */
-import { ATTACKS, attackInfo, budgetPreset, getAttack, paperAttackSettings } from "../attacks/mod.ts";
+import {
+  ATTACKS,
+  attackInfo,
+  budgetPreset,
+  getAttack,
+  type InputKind,
+  paperAttackSettings,
+  standardBudget,
+} from "../attacks/mod.ts";
 import type { AttackBudget } from "../attacks/types.ts";
 import type { AttackSpec } from "./harness.ts";
-
-/** L2 budget used as "standard" on 28x28 grey inputs, where SPEC.md names only L_inf 0.3. */
-const GREY_L2_STANDARD: AttackBudget = {
-  epsilon: 2,
-  label: "L2 2.0 on 28x28 grey (common MNIST budget; SPEC.md names none)",
-  source: "custom",
-};
-
-/** Whether inputs are small grey images (MNIST-like) or 32x32 colour, for the standard budgets. */
-export type InputKind = "grey28" | "colour32";
-
-/** The input kind of an input shape [h, w, c]. */
-export function inputKindOf(shape: readonly number[]): InputKind {
-  return shape[shape.length - 1] === 1 ? "grey28" : "colour32";
-}
-
-/** The standard budget of a norm for an input kind; L_0 attacks have none (SPEC.md names none). */
-function standardBudget(norm: string, kind: InputKind): AttackBudget | undefined {
-  if (norm === "linf") return budgetPreset(kind === "grey28" ? "standard-linf-0.3-grey" : "standard-linf-8/255");
-  if (norm === "l2") return kind === "grey28" ? GREY_L2_STANDARD : budgetPreset("standard-l2-0.5");
-  return undefined;
-}
 
 /**
  * Specs for every attack name (or `all`) times every budget name (`paper`, `standard`, or a number).

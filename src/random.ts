@@ -1,0 +1,18 @@
+/**
+ * The project's one seeded generator: mulberry32, small, fast and identical on every platform and
+ * backend, so splits, attacks, controls and augmentation repeat exactly.
+ *
+ * @module
+ */
+
+/** A seeded uniform generator in [0, 1) (mulberry32). */
+export function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
