@@ -17,7 +17,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { type AttackContext, fixedEpsilonAttack, type SearchOutcome } from "./base.ts";
 import { isAdversarial, subsetCriterion } from "./criteria.ts";
-import { attackLoss } from "./loss.ts";
+import { attackLoss, largestScores } from "./loss.ts";
 import { projectToBall, randomInBall, scalePerExample, steepestDirection } from "./norms.ts";
 import { indicesWhere, queryScores, replaceRows } from "./query.ts";
 import { Rng } from "./rng.ts";
@@ -60,25 +60,6 @@ export function apgdCheckpoints(steps: number): number[] {
   return out;
 }
 
-/**
- * The `k` largest scores per row, largest first, built from argMax and masks so that gradients flow through
- * the values (tfjs has no gradient for TopK). Rows shorter than `k` repeat their smallest entry.
- */
-function largestScores(scores: tf.Tensor2D, k: number): tf.Tensor1D[] {
-  const numClasses = scores.shape[1];
-  const out: tf.Tensor1D[] = [];
-  let remaining: tf.Tensor2D = scores;
-  for (let j = 0; j < k; j++) {
-    if (j >= numClasses) {
-      out.push(out[numClasses - 1]);
-      continue;
-    }
-    const mask = tf.oneHot(tf.argMax(remaining, 1), numClasses).toFloat();
-    out.push(tf.sum(tf.mul(scores, mask), 1) as tf.Tensor1D);
-    remaining = tf.sub(remaining, tf.mul(mask, 1e9));
-  }
-  return out;
-}
 
 function pick(scores: tf.Tensor2D, classes: Int32Array): tf.Tensor1D {
   return tf.sum(tf.mul(scores, tf.oneHot(tf.tensor1d(classes, "int32"), scores.shape[1]).toFloat()), 1);

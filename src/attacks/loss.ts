@@ -17,6 +17,26 @@ function logProbabilities(target: AttackTarget, scores: tf.Tensor2D): tf.Tensor2
 }
 
 /**
+ * The `k` largest scores per row, largest first, built from argMax and masks so that gradients flow through
+ * the values (tfjs has no gradient for TopK). Rows shorter than `k` repeat their smallest entry.
+ */
+export function largestScores(scores: tf.Tensor2D, k: number): tf.Tensor1D[] {
+  const numClasses = scores.shape[1];
+  const out: tf.Tensor1D[] = [];
+  let remaining: tf.Tensor2D = scores;
+  for (let j = 0; j < k; j++) {
+    if (j >= numClasses) {
+      out.push(out[numClasses - 1]);
+      continue;
+    }
+    const mask = tf.oneHot(tf.argMax(remaining, 1), numClasses).toFloat();
+    out.push(tf.sum(tf.mul(scores, mask), 1) as tf.Tensor1D);
+    remaining = tf.sub(remaining, tf.mul(mask, 1e9));
+  }
+  return out;
+}
+
+/**
  * Per-example loss the attacker ascends. Untargeted: CE of the true label, or -DLR margin of the label.
  * Targeted: -CE of the target, or the targeted DLR.
  */
@@ -35,8 +55,8 @@ export function attackLoss(
       const ce = tf.neg(tf.sum(tf.mul(logProbabilities(target, scores), oneHot), 1));
       return (untargeted ? ce : tf.neg(ce)) as tf.Tensor1D;
     }
-    const sorted = tf.topk(scores, Math.min(4, numClasses)).values;
-    const top = (k: number) => sorted.slice([0, Math.min(k, numClasses - 1)], [-1, 1]).reshape([-1]);
+    const largest = largestScores(scores, 4);
+    const top = (k: number) => largest[Math.min(k, numClasses - 1)];
     const chosen = tf.sum(tf.mul(scores, oneHot), 1);
     if (untargeted) {
       // -(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3)
