@@ -15,7 +15,11 @@ export interface Matches {
 /** Candidates per matrix product; bounds memory at about `queries * chunk` floats for 10^5 candidates. */
 const KNN_CHUNK = 16384;
 
-/** Cosine-similarity matcher over unit-length keys, batched as matrix products over candidate chunks. */
+/**
+ * Cosine-similarity matcher over unit-length keys, batched as matrix products over candidate chunks. Chunks
+ * are stored transposed ([d, chunk]) because the wasm backend's matrix product is much slower with a
+ * transposed operand.
+ */
 export class KnnMatcher {
   readonly #chunks: tf.Tensor2D[];
   /** Number of candidates. */
@@ -27,7 +31,7 @@ export class KnnMatcher {
     this.#chunks = [];
     for (let start = 0; start < this.size; start += KNN_CHUNK) {
       const rows = Math.min(KNN_CHUNK, this.size - start);
-      this.#chunks.push(keys.slice([start, 0], [rows, -1]));
+      this.#chunks.push(tf.tidy(() => keys.slice([start, 0], [rows, -1]).transpose()));
     }
   }
 
@@ -39,7 +43,7 @@ export class KnnMatcher {
     let offset = 0;
     for (const chunk of this.#chunks) {
       const [best, arg] = tf.tidy(() => {
-        const sims = queries.matMul(chunk, false, true);
+        const sims = queries.matMul(chunk);
         return [sims.max(1), sims.argMax(1)];
       });
       const bestValues = best.dataSync();
@@ -51,7 +55,7 @@ export class KnnMatcher {
           index[i] = argValues[i] + offset;
         }
       }
-      offset += chunk.shape[0];
+      offset += chunk.shape[1];
     }
     return { index, similarity };
   }
