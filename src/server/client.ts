@@ -1,6 +1,7 @@
 /**
  * A small promise-based client of `nip.v1.DefenseService` (grpc-js + proto-loader) with helpers to
- * build tensor and image inputs and read tensor outputs. Used by the examples, tests and the benchmark.
+ * build tensor, image and WAV inputs and read tensor outputs. Used by the examples, tests and the
+ * benchmark.
  *
  * @module
  */
@@ -116,6 +117,11 @@ export function uint8Input(values: Uint8Array, shape: number[]): { tensor: Tenso
 /** An encoded-images input (format detected from the bytes). */
 export function imagesInput(images: Uint8Array[]): { images: { images: { data: Uint8Array }[] } } {
   return { images: { images: images.map((data) => ({ data: Buffer.from(data) })) } };
+}
+
+/** A WAV input (audio models): the bytes of one WAV file. */
+export function wavInput(wav: Uint8Array): { wav: Buffer } {
+  return { wav: Buffer.from(wav) };
 }
 
 /** The float32 values of a returned tensor. */

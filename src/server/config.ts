@@ -11,6 +11,12 @@ import { LOG_LEVELS, type LogLevel } from "./log.ts";
 /** Upstream kinds: none (Classify unavailable), Open Inference Protocol gRPC, or HTTP JSON. */
 export type UpstreamKind = "none" | "oip" | "http";
 
+/** What the served model reads: "auto" detects it from the model's input (see `src/server/audio.ts`). */
+export type Modality = "auto" | "image" | "audio";
+
+/** What `Classify` forwards upstream for an audio model: the defended features or the defended WAV. */
+export type AudioPayload = "features" | "wav";
+
 /** The sidecar's configuration. */
 export interface SidecarConfig {
   /** gRPC listen address. */
@@ -21,6 +27,10 @@ export interface SidecarConfig {
   /** Default: `<modelDir>/profile`. */
   profileDir: string;
   backend: BackendName;
+  /** "image", "audio" (WAV in), or "auto": audio when the model reads the audio front end's features. */
+  modality: Modality;
+  /** Audio models: longest accepted WAV, in seconds. */
+  audio: { maxSeconds: number };
   logLevel: LogLevel;
   /** Largest gRPC message accepted (bytes); bigger ones get RESOURCE_EXHAUSTED. */
   maxMessageBytes: number;
@@ -48,6 +58,8 @@ export interface SidecarConfig {
     bodyTemplate: string;
     answerPath: string;
     imageFormat: "png" | "jpeg";
+    /** Audio models: forward the defended features (FP32 tensor / `{{tensor}}`) or the defended WAV. */
+    audioPayload: AudioPayload;
     timeoutMs: number;
     retries: number;
   };
@@ -62,6 +74,8 @@ export function defaultConfig(): SidecarConfig {
     modelDir: "models/fashion-lenet",
     profileDir: "",
     backend: "wasm",
+    modality: "auto",
+    audio: { maxSeconds: 30 },
     logLevel: "info",
     maxMessageBytes: 4 * 1024 * 1024,
     maxExamplesPerRequest: 256,
@@ -81,6 +95,7 @@ export function defaultConfig(): SidecarConfig {
       bodyTemplate: "",
       answerPath: "",
       imageFormat: "png",
+      audioPayload: "features",
       timeoutMs: 5000,
       retries: 2,
     },
@@ -121,6 +136,20 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: "NIP_BACKEND",
     kind: { oneOf: BACKEND_NAMES },
     help: "tfjs backend",
+  },
+  {
+    path: "modality",
+    flag: "modality",
+    env: "NIP_MODALITY",
+    kind: { oneOf: ["auto", "image", "audio"] },
+    help: "model input: auto, image, audio (WAV)",
+  },
+  {
+    path: "audio.maxSeconds",
+    flag: "audio-max-seconds",
+    env: "NIP_AUDIO_MAX_SECONDS",
+    kind: int,
+    help: "longest WAV accepted, seconds",
   },
   {
     path: "logLevel",
@@ -262,6 +291,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: "NIP_UPSTREAM_IMAGE_FORMAT",
     kind: { oneOf: ["png", "jpeg"] },
     help: "HTTP image encoding",
+  },
+  {
+    path: "upstream.audioPayload",
+    flag: "upstream-audio-payload",
+    env: "NIP_UPSTREAM_AUDIO_PAYLOAD",
+    kind: { oneOf: ["features", "wav"] },
+    help: "audio models: forward features or WAV",
   },
   {
     path: "upstream.timeoutMs",
@@ -476,6 +512,7 @@ export function validateConfig(c: SidecarConfig): void {
   if (c.batching.maxQueueSize < 1) throw new ConfigError("batching.maxQueueSize must be >= 1");
   if (c.maxExamplesPerRequest < 1) throw new ConfigError("maxExamplesPerRequest must be >= 1");
   if (c.maxMessageBytes < 1024) throw new ConfigError("maxMessageBytes must be >= 1024");
+  if (c.audio.maxSeconds < 1) throw new ConfigError("audio.maxSeconds must be >= 1");
   if (c.upstream.kind === "oip" && !hostPort.test(c.upstream.address)) {
     throw new ConfigError(
       `upstream.address: "${c.upstream.address}" is not host:port (needed for upstream kind oip)`,

@@ -1,12 +1,14 @@
 /**
- * Decodes and validates a request's `Input` (raw tensor, encoded images, or WAV through a plug-in
- * decoder) into model input rows. Every rejection names the field and the reason: INVALID_ARGUMENT for
- * bad input, RESOURCE_EXHAUSTED for input over a size limit.
+ * Decodes and validates a request's `Input` (raw tensor or encoded images for image models, WAV through
+ * the audio front end for audio models) into model input rows. Every rejection names the field and the
+ * reason: INVALID_ARGUMENT for bad input, RESOURCE_EXHAUSTED for input over a size limit.
  *
  * @module
  */
 import { decodeImage, type ImageFormatName } from "../image/codec.ts";
 import { imageToInput } from "../image/resize.ts";
+import { AudioInputError } from "../../audio/errors.ts";
+import type { AudioFrontEnd } from "./audio.ts";
 import { invalidArgument, tooLarge } from "./errors.ts";
 
 /** `nip.v1.Tensor` as loaded by proto-loader. */
@@ -30,23 +32,25 @@ export interface InputMessage {
   wav?: Uint8Array;
 }
 
-/** Turns WAV bytes into model input rows; the speaker model's front end plugs in here. */
-export type WavDecoder = (wav: Uint8Array, shape: readonly number[]) => { rows: Float32Array; n: number };
-
 /** What the model accepts and the limits in force. */
 export interface InputSpec {
-  /** [height, width, channels]. */
+  /** [height, width, channels] (audio models: [frames, mel bands, 1]). */
   shape: [number, number, number];
   range: [number, number];
   maxExamples: number;
   maxImagePixels: number;
-  wav?: WavDecoder;
+  /** The model's name, for messages. */
+  model?: string;
+  /** Set for an audio model: it takes WAV input only, through this front end. */
+  audio?: AudioFrontEnd;
 }
 
 /** Decoded input: `n` examples, row-major. */
 export interface DecodedInput {
   rows: Float32Array;
   n: number;
+  /** WAV input: the decoded mono samples at the model's rate (one example), kept for resynthesis. */
+  samples?: Float32Array;
 }
 
 /** Tolerance on the input range for float32 tensors (rounding in client-side scaling). */
@@ -57,28 +61,46 @@ export function decodeInput(input: InputMessage | null | undefined, spec: InputS
   if (!input || !input.kind) {
     throw invalidArgument("input: missing; set one of input.tensor, input.images, input.wav");
   }
+  if (spec.audio && input.kind !== "wav") {
+    const model = spec.model ? `model "${spec.model}"` : "this model";
+    throw invalidArgument(
+      `input.${input.kind}: ${model} reads audio (a speaker model); send a WAV file in input.wav`,
+    );
+  }
   switch (input.kind) {
     case "tensor":
       return decodeTensor(input.tensor!, spec);
     case "images":
       return decodeImages(input.images?.images ?? [], spec);
-    case "wav": {
-      if (!spec.wav) {
-        throw invalidArgument(
-          "input.wav: this model takes images; WAV input needs a model with an audio front end",
-        );
-      }
-      const bytes = input.wav ?? new Uint8Array();
-      let decoded: DecodedInput;
-      try {
-        decoded = spec.wav(bytes, spec.shape);
-      } catch (error) {
-        throw invalidArgument(`input.wav: ${(error as Error).message}`);
-      }
-      return decoded;
-    }
+    case "wav":
+      return decodeWav(input.wav ?? new Uint8Array(), spec);
   }
   throw invalidArgument(`input: unknown kind ${JSON.stringify(input.kind)}`);
+}
+
+function decodeWav(bytes: Uint8Array, spec: InputSpec): DecodedInput {
+  const audio = spec.audio;
+  if (!audio) {
+    throw invalidArgument(
+      "input.wav: this model takes images; WAV input needs a model with an audio front end",
+    );
+  }
+  let decoded;
+  try {
+    decoded = audio.decode(bytes);
+  } catch (error) {
+    // Every failure here comes from the caller's bytes: the front end validates before it computes.
+    const reason = error instanceof AudioInputError ? ` (${error.reason})` : "";
+    const message = `input.wav: ${(error as Error).message}${reason}`;
+    throw error instanceof AudioInputError && error.reason === "too-large"
+      ? tooLarge(message)
+      : invalidArgument(message);
+  }
+  const size = spec.shape[0] * spec.shape[1] * spec.shape[2];
+  if (decoded.features.length !== size) {
+    throw new Error(`audio front end gave ${decoded.features.length} features, the model reads ${size}`);
+  }
+  return { rows: decoded.features, n: 1, samples: decoded.samples };
 }
 
 function decodeTensor(tensor: TensorMessage, spec: InputSpec): DecodedInput {

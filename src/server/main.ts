@@ -2,10 +2,13 @@
  * `deno task start`: loads the configured model and NIP profile (default: the embedded
  * `models/fashion-lenet`), starts the gRPC sidecar, and shuts down gracefully on SIGTERM/SIGINT
  * (stop accepting, finish in-flight calls, exit 0). `--help` lists every flag and variable.
+ * A model that reads the audio front end's features (`--model-dir models/fsdd-speaker`) is served with
+ * WAV input (`--modality`, default auto; see `audio.ts`).
  *
  * @module
  */
 import { loadPipeline } from "../pipeline.ts";
+import { createSpeakerFrontEnd, resolveModality } from "./audio.ts";
 import { ConfigError, helpText, loadConfig } from "./config.ts";
 import { ServingEngine } from "./engine.ts";
 import { createLogger } from "./log.ts";
@@ -36,8 +39,12 @@ if (import.meta.main) {
       backend: config.backend,
     });
     const engine = new ServingEngine(pipeline);
-    const upstream = createUpstream(config, engine.name, log);
-    sidecar = await startSidecar({ config, engines: [engine], upstream, logger: log });
+    const modality = resolveModality(config.modality, engine);
+    const wav = modality === "audio"
+      ? createSpeakerFrontEnd({ maxSeconds: config.audio.maxSeconds, maxBytes: config.maxMessageBytes })
+      : undefined;
+    const upstream = createUpstream(config, engine.name, log, modality);
+    sidecar = await startSidecar({ config, engines: [engine], upstream, logger: log, wav });
   } catch (error) {
     log.error("startup failed", { error: (error as Error).message });
     Deno.exit(1);

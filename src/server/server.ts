@@ -11,10 +11,11 @@ import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import { LOADER_OPTIONS } from "../upstream/oip_proto.ts";
 import type { Upstream } from "../upstream/types.ts";
+import type { AudioFrontEnd } from "./audio.ts";
+import type { WavUpstream } from "./audio_upstream.ts";
 import type { SidecarConfig } from "./config.ts";
 import type { ServingEngine } from "./engine.ts";
 import { statusName, toStatus } from "./errors.ts";
-import type { WavDecoder } from "./input.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { type MetricsServer, serveMetrics, SidecarMetrics } from "./metrics.ts";
 import { DefenseServiceCore, type RequestMessage } from "./service.ts";
@@ -33,10 +34,14 @@ export interface SidecarOptions {
   config: SidecarConfig;
   /** Served models; the first is the default. */
   engines: ServingEngine[];
-  upstream?: Upstream;
+  /** Where `Classify` forwards; a {@link WavUpstream} receives the defended WAV (needs `wav`). */
+  upstream?: Upstream | WavUpstream;
   logger?: Logger;
-  /** WAV front end for speaker models. */
-  wav?: WavDecoder;
+  /**
+   * The WAV front end (`createSpeakerFrontEnd` in `audio.ts`): when set, the models are served as audio
+   * models (WAV input only; defended WAV or features out) and must read the front end's features.
+   */
+  wav?: AudioFrontEnd;
 }
 
 /** A running sidecar. */
@@ -67,6 +72,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const log = options.logger ?? createLogger(config.logLevel);
   const metrics = new SidecarMetrics();
   for (const engine of options.engines) engine.warmUp();
+  options.wav?.warmUp();
   const core = new DefenseServiceCore(options.engines, config, metrics, options.upstream, options.wav);
   let inFlight = 0;
   metrics.addGauge("nip_in_flight_calls", "gRPC calls being answered.", () => inFlight);
@@ -203,6 +209,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     grpc: config.bind.replace(/:\d+$/, `:${port}`),
     metrics: metricsServer ? config.metricsBind.replace(/:\d+$/, `:${metricsServer.port}`) : "off",
     models: core.modelNames,
+    modality: options.wav ? "audio" : "image",
     upstream: options.upstream?.description ?? "none",
     tls: config.tls.certFile ? (config.tls.requireClientCert ? "mtls" : "tls") : "off",
     batching: config.batching,

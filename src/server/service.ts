@@ -1,6 +1,7 @@
 /**
  * The request logic of `nip.v1.DefenseService`, free of gRPC plumbing: decode the input, defend or
- * predict through the dynamic batcher, forward upstream, build the answer messages.
+ * predict through the dynamic batcher, forward upstream, build the answer messages. With an audio front
+ * end the models are audio models: WAV in, defended features or the defended WAV out and upstream.
  *
  * @module
  */
@@ -8,11 +9,13 @@ import { Buffer } from "node:buffer";
 import { encodeImage } from "../image/codec.ts";
 import { inputToImage } from "../image/resize.ts";
 import type { Upstream, UpstreamAnswer } from "../upstream/types.ts";
+import { type AudioFrontEnd, readsAudioFeatures } from "./audio.ts";
+import { isWavUpstream, type WavUpstream } from "./audio_upstream.ts";
 import { type BatchInfo, DynamicBatcher } from "./batcher.ts";
 import type { SidecarConfig } from "./config.ts";
 import type { DefendBatch, PredictBatch, ServingEngine } from "./engine.ts";
 import { invalidArgument, StatusError } from "./errors.ts";
-import { type DecodedInput, decodeInput, type InputMessage, type WavDecoder } from "./input.ts";
+import { type DecodedInput, decodeInput, type InputMessage } from "./input.ts";
 import type { SidecarMetrics } from "./metrics.ts";
 import { status } from "@grpc/grpc-js";
 
@@ -33,7 +36,12 @@ interface ClassifyResult {
   defended: DefendBatch;
   answers: UpstreamAnswer[];
   upstreamMs: number;
+  /** The defended WAV that was forwarded (WAV payload only), and the time its resynthesis took. */
+  wav?: Uint8Array;
+  audioMs: number;
 }
+
+const IMAGE_FORMATS = new Set(["OUTPUT_FORMAT_PNG", "OUTPUT_FORMAT_JPEG"]);
 
 interface ModelSlot {
   engine: ServingEngine;
@@ -98,22 +106,41 @@ export class DefenseServiceCore {
   readonly #defaultName: string;
   readonly #config: SidecarConfig;
   readonly #metrics: SidecarMetrics;
-  readonly #upstream?: Upstream;
-  readonly #wav?: WavDecoder;
+  readonly #upstream?: Upstream | WavUpstream;
+  readonly #audio?: AudioFrontEnd;
 
+  /**
+   * `audio`: the WAV front end; when given, every model is served as an audio model and must read its
+   * features. A WAV upstream (`audioPayload: "wav"`) needs it.
+   */
   constructor(
     engines: ServingEngine[],
     config: SidecarConfig,
     metrics: SidecarMetrics,
-    upstream?: Upstream,
-    wav?: WavDecoder,
+    upstream?: Upstream | WavUpstream,
+    audio?: AudioFrontEnd,
   ) {
     if (engines.length === 0) throw new Error("no model to serve");
     this.#config = config;
     this.#metrics = metrics;
     this.#upstream = upstream;
-    this.#wav = wav;
+    this.#audio = audio;
     this.#defaultName = engines[0].name;
+    if (audio) {
+      for (const e of engines) {
+        if (!readsAudioFeatures(e.inputShape, e.inputRange)) {
+          throw new Error(
+            `model ${e.name} reads [${e.inputShape}] in [${e.inputRange}], not the audio front end's ` +
+              `[${audio.shape}] in [${audio.range}]; serve it without the WAV front end`,
+          );
+        }
+      }
+    }
+    if (isWavUpstream(upstream) && !audio) {
+      throw new Error(
+        `upstream ${upstream.description} takes WAVs; it needs an audio model and its front end`,
+      );
+    }
     for (const engine of engines) {
       const size = engine.exampleSize;
       const classes = engine.numClasses;
@@ -150,16 +177,36 @@ export class DefenseServiceCore {
             const { rows, n } = concatRows(items, size);
             const whole = engine.defend(rows, n);
             const deadlines = items.map((it) => it.deadline).filter((d): d is number => d !== undefined);
+            const deadline = deadlines.length > 0 ? Math.min(...deadlines) : undefined;
+            // WAV payload: each request's defended WAV, resynthesised before the call (an audio model takes
+            // one WAV per request, so request i is example i).
+            const audioMs: number[] = [];
+            const wavs = isWavUpstream(upstream)
+              ? items.map((it, i) => {
+                const t = performance.now();
+                const wav = audio!.encode(it.samples!, whole.defended.subarray(i * size, (i + 1) * size));
+                audioMs.push(performance.now() - t);
+                return wav;
+              })
+              : undefined;
             const upstreamStart = performance.now();
             let answers: UpstreamAnswer[];
             try {
-              answers = await upstream.classify({
-                rows: whole.defended,
-                n,
-                shape: engine.inputShape,
-                range: engine.inputRange,
-                deadline: deadlines.length > 0 ? Math.min(...deadlines) : undefined,
-              });
+              answers = isWavUpstream(upstream)
+                ? await upstream.classifyWavs({
+                  wavs: wavs!,
+                  features: whole.defended,
+                  shape: engine.inputShape,
+                  range: engine.inputRange,
+                  deadline,
+                })
+                : await upstream.classify({
+                  rows: whole.defended,
+                  n,
+                  shape: engine.inputShape,
+                  range: engine.inputRange,
+                  deadline,
+                });
             } catch (error) {
               const code = (error as { code?: number }).code ?? status.UNKNOWN;
               metrics.upstreamErrors.inc({ code: status[code] ?? String(code) });
@@ -169,11 +216,13 @@ export class DefenseServiceCore {
             }
             const upstreamMs = performance.now() - upstreamStart;
             let start = 0;
-            return items.map((it) => {
+            return items.map((it, i) => {
               const part = {
                 defended: sliceDefend(whole, start, it.n, size, classes),
                 answers: answers.slice(start, start + it.n),
                 upstreamMs,
+                wav: wavs?.[i],
+                audioMs: audioMs[i] ?? 0,
               };
               start += it.n;
               return part;
@@ -211,12 +260,34 @@ export class DefenseServiceCore {
       range: slot.engine.inputRange,
       maxExamples: this.#config.maxExamplesPerRequest,
       maxImagePixels: this.#config.maxImagePixels,
-      wav: this.#wav,
+      model: slot.engine.name,
+      audio: this.#audio,
     });
   }
 
-  #output(slot: ModelSlot, defended: Float32Array, n: number, format: string) {
+  /** Rejects an output format the model's modality cannot give, before any work is done. */
+  #checkFormat(format: string): void {
+    if (this.#audio && IMAGE_FORMATS.has(format)) {
+      throw invalidArgument(
+        `output_format: ${format} is for image models; an audio model returns ` +
+          "OUTPUT_FORMAT_WAV or OUTPUT_FORMAT_TENSOR",
+      );
+    }
+    if (!this.#audio && format === "OUTPUT_FORMAT_WAV") {
+      throw invalidArgument("output_format: OUTPUT_FORMAT_WAV needs an audio model; this model takes images");
+    }
+  }
+
+  /** The defended WAV of a WAV request (one example), and the milliseconds the resynthesis took. */
+  #encodeWav(input: DecodedInput, defended: Float32Array): { wav: Uint8Array; ms: number } {
+    const t = performance.now();
+    const wav = this.#audio!.encode(input.samples!, defended);
+    return { wav, ms: performance.now() - t };
+  }
+
+  #output(slot: ModelSlot, defended: Float32Array, n: number, format: string, wav?: Uint8Array) {
     const { engine } = slot;
+    if (format === "OUTPUT_FORMAT_WAV") return { tensor: null, images: [], wav: Buffer.from(wav!) };
     if (format === "OUTPUT_FORMAT_PNG" || format === "OUTPUT_FORMAT_JPEG") {
       const kind = format === "OUTPUT_FORMAT_PNG" ? "png" : "jpeg";
       const size = engine.exampleSize;
@@ -255,14 +326,25 @@ export class DefenseServiceCore {
     });
   }
 
-  static #timings(info: BatchInfo, computeStart: number, start: number, upstreamMs = 0) {
+  /**
+   * `audioMs` (decoding before `computeStart` plus resynthesis after it) is reported on its own and kept
+   * out of `computeMs`.
+   */
+  static #timings(
+    info: BatchInfo,
+    computeStart: number,
+    start: number,
+    upstreamMs = 0,
+    audio = { decodeMs: 0, encodeMs: 0 },
+  ) {
     const now = performance.now();
     return {
       queueMs: info.queueMs,
-      computeMs: now - computeStart - upstreamMs - info.queueMs,
+      computeMs: now - computeStart - upstreamMs - info.queueMs - audio.encodeMs,
       upstreamMs,
       totalMs: now - start,
       batchExamples: info.batchExamples,
+      audioMs: audio.decodeMs + audio.encodeMs,
     };
   }
 
@@ -270,17 +352,25 @@ export class DefenseServiceCore {
   async defend(request: RequestMessage) {
     const start = performance.now();
     const slot = this.#slot(request.model);
-    const input = this.#decode(slot, request);
-    const computeStart = performance.now();
-    const { result, info } = await slot.defend.submit(input);
     const format = request.outputFormat && request.outputFormat !== "OUTPUT_FORMAT_UNSPECIFIED"
       ? request.outputFormat
       : "OUTPUT_FORMAT_TENSOR";
+    this.#checkFormat(format);
+    const input = this.#decode(slot, request);
+    const computeStart = performance.now();
+    const decodeMs = input.samples ? computeStart - start : 0;
+    const { result, info } = await slot.defend.submit(input);
+    const encoded = format === "OUTPUT_FORMAT_WAV" ? this.#encodeWav(input, result.defended) : undefined;
     return {
       model: slot.engine.name,
-      defended: format === "OUTPUT_FORMAT_NONE" ? null : this.#output(slot, result.defended, input.n, format),
+      defended: format === "OUTPUT_FORMAT_NONE"
+        ? null
+        : this.#output(slot, result.defended, input.n, format, encoded?.wav),
       verdicts: this.#verdicts(slot, result, input.n),
-      timings: DefenseServiceCore.#timings(info, computeStart, start),
+      timings: DefenseServiceCore.#timings(info, computeStart, start, 0, {
+        decodeMs,
+        encodeMs: encoded?.ms ?? 0,
+      }),
     };
   }
 
@@ -295,18 +385,28 @@ export class DefenseServiceCore {
       );
     }
     const slot = this.#slot(request.model);
+    const format = request.outputFormat ?? "OUTPUT_FORMAT_UNSPECIFIED";
+    this.#checkFormat(format);
     const input = this.#decode(slot, request);
     const computeStart = performance.now();
+    const decodeMs = input.samples ? computeStart - start : 0;
     const { result: classified, info } = await slot.classify!.submit({ ...input, deadline });
     const { defended: result, answers, upstreamMs } = classified;
-    const format = request.outputFormat ?? "OUTPUT_FORMAT_UNSPECIFIED";
     const wantsDefended = format !== "OUTPUT_FORMAT_UNSPECIFIED" && format !== "OUTPUT_FORMAT_NONE";
+    // The forwarded WAV is returned as is; with a features upstream it is made here when asked for.
+    let encodeMs = classified.audioMs;
+    let wav = classified.wav;
+    if (format === "OUTPUT_FORMAT_WAV" && !wav) {
+      const encoded = this.#encodeWav(input, result.defended);
+      wav = encoded.wav;
+      encodeMs += encoded.ms;
+    }
     return {
       model: slot.engine.name,
       answers,
       verdicts: this.#verdicts(slot, result, input.n),
-      defended: wantsDefended ? this.#output(slot, result.defended, input.n, format) : null,
-      timings: DefenseServiceCore.#timings(info, computeStart, start, upstreamMs),
+      defended: wantsDefended ? this.#output(slot, result.defended, input.n, format, wav) : null,
+      timings: DefenseServiceCore.#timings(info, computeStart, start, upstreamMs, { decodeMs, encodeMs }),
       upstream: upstream.description,
     };
   }
@@ -317,6 +417,7 @@ export class DefenseServiceCore {
     const slot = this.#slot(request.model);
     const input = this.#decode(slot, request);
     const computeStart = performance.now();
+    const decodeMs = input.samples ? computeStart - start : 0;
     const { result, info } = await slot.predict.submit(input);
     const classes = slot.engine.numClasses;
     return {
@@ -325,7 +426,7 @@ export class DefenseServiceCore {
         label: result.labels[i],
         scores: Array.from(result.scores.subarray(i * classes, (i + 1) * classes)),
       })),
-      timings: DefenseServiceCore.#timings(info, computeStart, start),
+      timings: DefenseServiceCore.#timings(info, computeStart, start, 0, { decodeMs, encodeMs: 0 }),
     };
   }
 
@@ -337,7 +438,10 @@ export class DefenseServiceCore {
       modelInfo: {
         ...d,
         isDefault: slot.engine.name === this.#defaultName,
-        inputKinds: this.#wav ? ["tensor", "image", "wav"] : ["tensor", "image"],
+        inputKinds: this.#audio ? ["wav"] : ["tensor", "image"],
+        modality: this.#audio ? "audio" : "image",
+        sampleRate: this.#audio?.sampleRate ?? 0,
+        maxAudioSeconds: this.#audio?.maxSeconds ?? 0,
       },
       models: this.modelNames,
       upstream: this.#upstream?.description ?? "",
