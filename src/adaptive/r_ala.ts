@@ -15,18 +15,10 @@ import { attackLoss } from "../attacks/loss.ts";
 import type { Attack } from "../attacks/types.ts";
 import type { SplitModel } from "../nip/types.ts";
 import { influenceOf, partitionsOf, predictedLabels, remainingMask } from "./influence.ts";
-import { signedAscentAttack } from "./signed_ascent.ts";
+import { type InfluenceLossParams, influenceLossSettings, signedAscentAttack } from "./signed_ascent.ts";
 
 /** Parameters of {@link rAla}. */
-export interface RAlaParams {
-  /** Weight of the cross-entropy term (paper: 1). */
-  lambda?: number;
-  /** Iterations (paper: 10). */
-  steps?: number;
-  /** Absolute L_inf step; overrides `relStepSize`. */
-  stepSize?: number;
-  /** Step as a fraction of epsilon (default 0.25). */
-  relStepSize?: number;
+export interface RAlaParams extends InfluenceLossParams {
   /** Front size that defines the remaining neurons (default 5, the paper's NIP setting). */
   k1?: number;
   /** Tail size that defines the remaining neurons (default 5). */
@@ -35,17 +27,9 @@ export interface RAlaParams {
 
 /** R-ALA on the split model (the target passed to `run` should be the bare model). */
 export function rAla(split: SplitModel, params: RAlaParams = {}): Attack {
-  const lambda = params.lambda ?? 1;
-  if (!Number.isFinite(lambda) || lambda < 0) {
-    throw new RangeError(`attack "r-ala": lambda = ${lambda} must be >= 0`);
-  }
+  const { lambda, settings } = influenceLossSettings("r-ala", params);
   const k1 = params.k1 ?? 5;
   const k2 = params.k2 ?? 5;
-  const settings = {
-    steps: params.steps ?? 10,
-    stepSize: params.stepSize,
-    relStepSize: params.relStepSize ?? 0.25,
-  };
   return signedAscentAttack("r-ala", { lambda, k1, k2, ...settings }, settings, (context) => {
     const benignInfluence = influenceOf(split, context.x, predictedLabels(split, context.x));
     const a = benignInfluence.shape[1];

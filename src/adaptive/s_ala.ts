@@ -15,31 +15,14 @@ import { attackLoss } from "../attacks/loss.ts";
 import type { Attack } from "../attacks/types.ts";
 import type { SplitModel } from "../nip/types.ts";
 import { influenceOf, predictedLabels } from "./influence.ts";
-import { signedAscentAttack } from "./signed_ascent.ts";
+import { type InfluenceLossParams, influenceLossSettings, signedAscentAttack } from "./signed_ascent.ts";
 
 /** Parameters of {@link sAla}. */
-export interface SAlaParams {
-  /** Weight of the cross-entropy term (paper: 1). */
-  lambda?: number;
-  /** Iterations (paper: 10). */
-  steps?: number;
-  /** Absolute L_inf step; overrides `relStepSize`. */
-  stepSize?: number;
-  /** Step as a fraction of epsilon (default 0.25: 10 steps can cross the ball 2.5 times). */
-  relStepSize?: number;
-}
+export type SAlaParams = InfluenceLossParams;
 
 /** S-ALA on the split model (the target passed to `run` should be the bare model). */
 export function sAla(split: SplitModel, params: SAlaParams = {}): Attack {
-  const lambda = params.lambda ?? 1;
-  if (!Number.isFinite(lambda) || lambda < 0) {
-    throw new RangeError(`attack "s-ala": lambda = ${lambda} must be >= 0`);
-  }
-  const settings = {
-    steps: params.steps ?? 10,
-    stepSize: params.stepSize,
-    relStepSize: params.relStepSize ?? 0.25,
-  };
+  const { lambda, settings } = influenceLossSettings("s-ala", params);
   return signedAscentAttack("s-ala", { lambda, ...settings }, settings, (context) => {
     const benignInfluence = influenceOf(split, context.x, predictedLabels(split, context.x));
     return {
