@@ -62,7 +62,13 @@ export async function loadPipeline(options: PipelineOptions = {}): Promise<Pipel
   const model = await loadLayersModel(modelDir);
   const hash = await modelHash(modelDir);
   const profile = await loadProfile(profileDir, hash);
-  const split = splitModel(model, { layerName: profile.layerName, inputRange: options.inputRange ?? profile.inputRange });
-  const defense = new NipDefense(split, profile, { scaleRule: options.scaleRule, strength: options.strength });
+  const split = splitModel(model, {
+    layerName: profile.layerName,
+    inputRange: options.inputRange ?? profile.inputRange,
+  });
+  const defense = new NipDefense(split, profile, {
+    scaleRule: options.scaleRule,
+    strength: options.strength,
+  });
   return { split, profile, defense, modelName: basename(modelDir), modelHash: hash };
 }

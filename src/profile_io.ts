@@ -5,7 +5,13 @@
  * @module
  */
 import { join } from "node:path";
-import { decodeProfile, encodeProfile, type NipProfile, ProfileError, type ProfileManifest } from "./nip/profile.ts";
+import {
+  decodeProfile,
+  encodeProfile,
+  type NipProfile,
+  ProfileError,
+  type ProfileManifest,
+} from "./nip/profile.ts";
 
 /** Writes a profile into `dir` (created if needed). */
 export async function saveProfile(profile: NipProfile, dir: string): Promise<void> {
@@ -43,7 +49,9 @@ export async function loadProfile(dir: string, expectedModelHash?: string): Prom
   if (expectedModelHash !== undefined && profile.modelHash !== expectedModelHash) {
     throw new ProfileError(
       `${manifestPath}: profile was calibrated on model ${profile.modelHash.slice(0, 12)}…, ` +
-        `but the loaded model is ${expectedModelHash.slice(0, 12)}…; recalibrate with \`deno task calibrate\``,
+        `but the loaded model is ${
+          expectedModelHash.slice(0, 12)
+        }…; recalibrate with \`deno task calibrate\``,
     );
   }
   return profile;

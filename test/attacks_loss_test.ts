@@ -7,7 +7,11 @@ import type { AttackTarget } from "../src/attacks/types.ts";
 
 await initBackend("wasm");
 
-const logitsTarget: AttackTarget = { scores: (x) => x as tf.Tensor2D, inputRange: [-10, 10], scoreKind: "logits" };
+const logitsTarget: AttackTarget = {
+  scores: (x) => x as tf.Tensor2D,
+  inputRange: [-10, 10],
+  scoreKind: "logits",
+};
 
 Deno.test("largestScores returns each row's k largest values, largest first", () => {
   const scores = tf.tensor2d([[0.1, 3, 2, -1], [5, 4, 6, 0]]);
@@ -30,7 +34,8 @@ Deno.test("the DLR loss has a gradient (tf.topk has none) equal to finite differ
     const minus = values.slice();
     plus[i] += h;
     minus[i] -= h;
-    const numeric = (loss(tf.tensor2d([plus])).dataSync()[0] - loss(tf.tensor2d([minus])).dataSync()[0]) / (2 * h);
+    const numeric = (loss(tf.tensor2d([plus])).dataSync()[0] - loss(tf.tensor2d([minus])).dataSync()[0]) /
+      (2 * h);
     assert.ok(Math.abs(numeric - gradient[i]) < 1e-2, `logit ${i}: ${numeric} vs ${gradient[i]}`);
   }
   z.dispose();

@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { encodePng } from "../src/image/codec.ts";
 
-async function runTask(script: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function runTask(
+  script: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `src/cli/${script}.ts`, ...args],
     stdout: "piped",
@@ -16,7 +19,10 @@ async function runTask(script: string, args: string[]): Promise<{ code: number; 
 Deno.test("defend on image files writes defended PNGs and a JSON report", async () => {
   const dir = await Deno.makeTempDir();
   const pixels = new Uint8Array(28 * 28).map((_, i) => (i * 7) % 256);
-  await Deno.writeFile(join(dir, "shirt.png"), encodePng({ width: 28, height: 28, channels: 1, data: pixels }));
+  await Deno.writeFile(
+    join(dir, "shirt.png"),
+    encodePng({ width: 28, height: 28, channels: 1, data: pixels }),
+  );
   const out = join(dir, "out");
   const result = await runTask("defend", [join(dir, "shirt.png"), "--out", out]);
   assert.equal(result.code, 0, result.stderr);
@@ -52,7 +58,12 @@ Deno.test("CLI mistakes name the flag or the file and exit non-zero", async () =
   const undecodable = await runTask("defend", [join(dir, "not-an-image.png")]);
   assert.equal(undecodable.code, 2);
   assert.match(undecodable.stderr, /not-an-image\.png: /);
-  const wrongProfile = await runTask("defend", ["--split", "test", "--profile", "models/fsdd-speaker/profile"]);
+  const wrongProfile = await runTask("defend", [
+    "--split",
+    "test",
+    "--profile",
+    "models/fsdd-speaker/profile",
+  ]);
   assert.equal(wrongProfile.code, 1);
   assert.match(wrongProfile.stderr, /calibrated on model/);
   await Deno.remove(dir, { recursive: true });
@@ -60,7 +71,18 @@ Deno.test("CLI mistakes name the flag or the file and exit non-zero", async () =
 
 Deno.test("eval writes JSON and Markdown with the controls beside every DSR", async () => {
   const out = await Deno.makeTempDir();
-  const result = await runTask("eval", ["--n", "40", "--attacks", "fgsm", "--budgets", "0.1", "--protocol", "honest", "--out", out]);
+  const result = await runTask("eval", [
+    "--n",
+    "40",
+    "--attacks",
+    "fgsm",
+    "--budgets",
+    "0.1",
+    "--protocol",
+    "honest",
+    "--out",
+    out,
+  ]);
   assert.equal(result.code, 0, result.stderr);
   const { report, meta } = JSON.parse(await Deno.readTextFile(join(out, "eval.json")));
   assert.equal(meta.n, 40);

@@ -108,7 +108,9 @@ Deno.test("NIP_n perturbs the layer's activations and reclassifies", () => {
 Deno.test("calibrateStrength picks the largest strength within the benign-accuracy budget", () => {
   const defense = new NipDefense(fixture.split, profile);
   const heldOut = toTensor(fixture.calibration, 400, 600);
-  const result = calibrateStrength(defense, heldOut, fixture.calibration.labels.slice(400, 600), { budgetPoints: 1 });
+  const result = calibrateStrength(defense, heldOut, fixture.calibration.labels.slice(400, 600), {
+    budgetPoints: 1,
+  });
   const within = result.tried.filter((t) => (result.bareAccuracy - t.accuracy) * 100 <= 1);
   assert.ok(within.length > 0);
   assert.equal(result.chosen, within[within.length - 1].strength);

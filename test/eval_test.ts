@@ -13,7 +13,9 @@ import { nipFixture } from "./nip_fixture.ts";
 
 const fixture = await nipFixture();
 const calibrationX = toTensor(fixture.calibration, 0, 300);
-const profile = buildProfile(fixture.split, calibrationX, fixture.calibration.labels.slice(0, 300), { modelHash: "f" });
+const profile = buildProfile(fixture.split, calibrationX, fixture.calibration.labels.slice(0, 300), {
+  modelHash: "f",
+});
 calibrationX.dispose();
 
 Deno.test("psnr, changeNorms and tknc on known inputs", () => {
@@ -30,7 +32,9 @@ Deno.test("psnr, changeNorms and tknc on known inputs", () => {
 
 Deno.test("random-noise control adds noise of exactly the given norm (zero norm keeps predictions)", () => {
   const x = toTensor(fixture.test, 0, 20);
-  const predicted = tf.tidy(() => (fixture.split.model.predict(x) as tf.Tensor).argMax(1).dataSync() as Int32Array);
+  const predicted = tf.tidy(() =>
+    (fixture.split.model.predict(x) as tf.Tensor).argMax(1).dataSync() as Int32Array
+  );
   assert.equal(randomNoiseControl(fixture.split.model, x, new Float32Array(20), predicted, [0, 1]), 1);
   const huge = randomNoiseControl(fixture.split.model, x, new Float32Array(20).fill(30), predicted, [0, 1]);
   assert.ok(huge < 1);
@@ -73,7 +77,14 @@ Deno.test("evaluate reports every DSR with both controls and frees its tensors",
     assert.ok(row.attacked > 30);
     assert.ok(row.asr >= 0 && row.asr <= 1);
     if (row.adversarial === 0) continue;
-    for (const value of [row.dsr.honest!, row.dsr["paper-oracle"]!, row.controls.randomNoise, row.controls.randomCandidate]) {
+    for (
+      const value of [
+        row.dsr.honest!,
+        row.dsr["paper-oracle"]!,
+        row.controls.randomNoise,
+        row.controls.randomCandidate,
+      ]
+    ) {
       assert.ok(value >= 0 && value <= 1, JSON.stringify(row));
     }
     assert.ok(row.defenseChange.l2 > 0 && row.msPerExample.defense > 0);

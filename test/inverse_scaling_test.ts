@@ -17,7 +17,11 @@ function smallBody(): tf.Sequential {
 }
 
 Deno.test("frontTailSigns puts +1 on front and -1 on tail neurons", () => {
-  const signs = frontTailSigns([{ front: Int32Array.from([2]), tail: Int32Array.from([0]), remaining: Int32Array.from([1]) }], 3);
+  const signs = frontTailSigns([{
+    front: Int32Array.from([2]),
+    tail: Int32Array.from([0]),
+    remaining: Int32Array.from([1]),
+  }], 3);
   assert.deepEqual([...signs], [-1, 0, 1]);
 });
 
@@ -44,8 +48,13 @@ Deno.test("inversePerturbations is the input gradient of front minus tail (finit
     plus[position] += h;
     minus[position] -= h;
     const example = position < 36 ? 0 : 1;
-    const numeric = (objective(tf.tensor(plus, x.shape))[example] - objective(tf.tensor(minus, x.shape))[example]) / (2 * h);
-    assert.ok(Math.abs(numeric - grad[position]) < 2e-2, `position ${position}: ${numeric} vs ${grad[position]}`);
+    const numeric =
+      (objective(tf.tensor(plus, x.shape))[example] - objective(tf.tensor(minus, x.shape))[example]) /
+      (2 * h);
+    assert.ok(
+      Math.abs(numeric - grad[position]) < 2e-2,
+      `position ${position}: ${numeric} vs ${grad[position]}`,
+    );
   }
   // Ascent direction: a small step along rho raises front - tail (SPEC.md's sign decision).
   const before = objective(x);
@@ -62,8 +71,15 @@ Deno.test("paper scaling is x + alpha * Mean(x) * rho / (max - min), clipped", (
   const normalized = normalizePerturbations(rho, "paper");
   const out = applyPerturbation(x, normalized, "paper", 2, [0, 1]).dataSync();
   const mean = 0.5;
-  const expected = [0.2 + 2 * mean * 1 / 4, 0.4 + 2 * mean * -1 / 4, Math.min(1, 0.6 + 2 * mean * 3 / 4), 0.8];
-  Array.from(out).forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-6, `${i}: ${v} vs ${expected[i]}`));
+  const expected = [
+    0.2 + 2 * mean * 1 / 4,
+    0.4 + 2 * mean * -1 / 4,
+    Math.min(1, 0.6 + 2 * mean * 3 / 4),
+    0.8,
+  ];
+  Array.from(out).forEach((v, i) =>
+    assert.ok(Math.abs(v - expected[i]) < 1e-6, `${i}: ${v} vs ${expected[i]}`)
+  );
   tf.dispose([x, rho, normalized]);
 });
 

@@ -42,7 +42,9 @@ Deno.test("neuronInfluence of a linear head is weight times activation for the g
   const labels = tf.tensor1d([0, 1], "int32");
   const sigma = neuronInfluence(head, phi, labels);
   const expected = [0.5 * 1, 2 * 3, 1 * -1, 1 * -2, 1 * 0.5, 3 * 4];
-  Array.from(sigma.dataSync()).forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-5, `entry ${i}: ${v}`));
+  Array.from(sigma.dataSync()).forEach((v, i) =>
+    assert.ok(Math.abs(v - expected[i]) < 1e-5, `entry ${i}: ${v}`)
+  );
   tf.dispose([phi, labels, sigma]);
   head.dispose();
   assert.equal(tf.memory().numTensors, before);

@@ -23,7 +23,13 @@ export interface NipFixture {
 export function smallConvNet(): tf.Sequential {
   return tf.sequential({
     layers: [
-      tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 8, kernelSize: 3, activation: "relu", name: "conv" }),
+      tf.layers.conv2d({
+        inputShape: [28, 28, 1],
+        filters: 8,
+        kernelSize: 3,
+        activation: "relu",
+        name: "conv",
+      }),
       tf.layers.maxPooling2d({ poolSize: 4, name: "pool" }),
       tf.layers.flatten({ name: "flatten" }),
       tf.layers.dense({ units: 32, activation: "relu", name: "hidden" }),

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { decodeProfile, encodeProfile, keyUsesAllNeurons, type NipProfile, ProfileError } from "../src/nip/profile.ts";
+import {
+  decodeProfile,
+  encodeProfile,
+  keyUsesAllNeurons,
+  type NipProfile,
+  ProfileError,
+} from "../src/nip/profile.ts";
 import { loadProfile, saveProfile } from "../src/profile_io.ts";
 import { DEFAULT_SETTINGS } from "../src/nip/calibrate.ts";
 
@@ -34,12 +40,17 @@ Deno.test("encodeProfile / decodeProfile round-trip every field", () => {
 
 Deno.test("decodeProfile rejects truncated data and inconsistent shapes with the buffer's name", () => {
   const { manifest, data } = encodeProfile(tinyProfile());
-  assert.throws(() => decodeProfile(manifest, data.subarray(0, data.length - 4)), (e: Error) =>
-    e instanceof ProfileError && /candidateLabels/.test(e.message));
+  assert.throws(
+    () => decodeProfile(manifest, data.subarray(0, data.length - 4)),
+    (e: Error) => e instanceof ProfileError && /candidateLabels/.test(e.message),
+  );
   const wrongCount = structuredClone(manifest);
   wrongCount.meta.candidateCount = 3;
   assert.throws(() => decodeProfile(wrongCount, data), /"rho" has 8 values, expected 12/);
-  assert.throws(() => decodeProfile({ ...manifest, format: "other" as "nip-profile/1" }, data), /unknown profile format/);
+  assert.throws(
+    () => decodeProfile({ ...manifest, format: "other" as "nip-profile/1" }, data),
+    /unknown profile format/,
+  );
 });
 
 Deno.test("saveProfile / loadProfile round-trip on disk and refuse another model's hash", async () => {

@@ -32,7 +32,11 @@ Deno.test("knnKeys restricts to the key neurons and scales rows to unit length",
 });
 
 Deno.test("paperDelta is the cosine of 1-based remaining indices against the zero-padded template", () => {
-  const partition = { front: Int32Array.from([0]), tail: Int32Array.from([4]), remaining: Int32Array.from([3, 1, 2]) };
+  const partition = {
+    front: Int32Array.from([0]),
+    tail: Int32Array.from([4]),
+    remaining: Int32Array.from([3, 1, 2]),
+  };
   const template = Int32Array.from([1, 2]);
   // I = [4, 2, 3], T' = [2, 3, 0]
   const expected = (4 * 2 + 2 * 3) / (Math.sqrt(16 + 4 + 9) * Math.sqrt(4 + 9));

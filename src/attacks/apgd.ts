@@ -60,7 +60,6 @@ export function apgdCheckpoints(steps: number): number[] {
   return out;
 }
 
-
 function pick(scores: tf.Tensor2D, classes: Int32Array): tf.Tensor1D {
   return tf.sum(tf.mul(scores, tf.oneHot(tf.tensor1d(classes, "int32"), scores.shape[1]).toFloat()), 1);
 }

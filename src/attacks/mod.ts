@@ -59,10 +59,10 @@ export {
   budgetPreset,
   type BudgetPresetName,
   budgetPresets,
+  type InputKind,
+  inputKindOf,
   type PaperAttackSetting,
   paperAttackSettings,
-  inputKindOf,
-  type InputKind,
   standardBudget,
 } from "./presets.ts";
 export { Rng } from "./rng.ts";

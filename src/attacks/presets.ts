@@ -231,7 +231,9 @@ const GREY_L2_STANDARD: AttackBudget = {
  * L2 0.5 (colour) or 2.0 (grey, labelled custom). L_0 has none: `undefined`.
  */
 export function standardBudget(norm: Norm, kind: InputKind): AttackBudget | undefined {
-  if (norm === "linf") return budgetPreset(kind === "grey28" ? "standard-linf-0.3-grey" : "standard-linf-8/255");
+  if (norm === "linf") {
+    return budgetPreset(kind === "grey28" ? "standard-linf-0.3-grey" : "standard-linf-8/255");
+  }
   if (norm === "l2") return kind === "grey28" ? GREY_L2_STANDARD : budgetPreset("standard-l2-0.5");
   return undefined;
 }

@@ -54,7 +54,9 @@ export function samplePart(
   const order = seededShuffle(Int32Array.from(split[part]), options.seed ?? 1);
   const skip = options.skip ?? 0;
   if (skip + count > order.length) {
-    throw new RangeError(`${dataset.name}/${part} has ${order.length} examples; asked for ${count} after skipping ${skip}`);
+    throw new RangeError(
+      `${dataset.name}/${part} has ${order.length} examples; asked for ${count} after skipping ${skip}`,
+    );
   }
   return subset(dataset, order.subarray(skip, skip + count), `${dataset.name}/${part}`);
 }

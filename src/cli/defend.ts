@@ -44,7 +44,10 @@ async function defendFiles(pipeline: Pipeline, files: string[], out: string): Pr
   const results = [];
   for (const [i, file] of files.entries()) {
     const target = join(out, `${basename(file, extname(file))}.defended.png`);
-    await Deno.writeFile(target, encodePng(inputToImage(defended.subarray(i * size, (i + 1) * size), shape, split.inputRange)));
+    await Deno.writeFile(
+      target,
+      encodePng(inputToImage(defended.subarray(i * size, (i + 1) * size), shape, split.inputRange)),
+    );
     results.push({
       file,
       defended: target,
@@ -66,7 +69,9 @@ function concatRows(rows: Float32Array[]): Float32Array {
 
 async function defendSplit(pipeline: Pipeline, data: string, part: string, n: number, seed: number) {
   const { dataset, split } = await loadNamedDataset(data);
-  const sample = samplePart(dataset, split, choiceFlag("split", part, ["calibration", "test"] as const), n, { seed });
+  const sample = samplePart(dataset, split, choiceFlag("split", part, ["calibration", "test"] as const), n, {
+    seed,
+  });
   const progress = createProgress();
   let correctBefore = 0;
   let correctAfter = 0;
@@ -121,9 +126,13 @@ async function main(): Promise<void> {
     backend: choiceFlag("backend", flags.backend, BACKEND_NAMES),
     strength: flags.alpha === undefined ? undefined : numberFlag("alpha", flags.alpha, 0),
   });
-  const result = files.length > 0
-    ? await defendFiles(pipeline, files, flags.out)
-    : await defendSplit(pipeline, flags.data, flags.split!, numberFlag("n", flags.n, 1), numberFlag("seed", flags.seed));
+  const result = files.length > 0 ? await defendFiles(pipeline, files, flags.out) : await defendSplit(
+    pipeline,
+    flags.data,
+    flags.split!,
+    numberFlag("n", flags.n, 1),
+    numberFlag("seed", flags.seed),
+  );
   await Deno.mkdir(flags.out, { recursive: true });
   await Deno.writeTextFile(join(flags.out, "defend.json"), JSON.stringify(result, null, 2) + "\n");
   console.log(JSON.stringify(result, null, 2));

@@ -17,7 +17,7 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { toTensor } from "../data/dataset.ts";
 import { BACKEND_NAMES } from "../engine/backend.ts";
-import { evaluate, type EvalReport, type Protocol } from "../eval/harness.ts";
+import { type EvalReport, evaluate, type Protocol } from "../eval/harness.ts";
 import { renderMarkdown } from "../eval/report.ts";
 import { type AdaptiveReport, runAdaptive } from "../eval/adaptive.ts";
 import { resolveSpecs } from "../eval/specs.ts";
@@ -50,10 +50,19 @@ export interface EvalRunOptions {
 export async function runEvaluation(
   options: EvalRunOptions,
 ): Promise<{ report: EvalReport; adaptive?: AdaptiveReport; markdown: string }> {
-  const pipeline = await loadPipeline({ modelDir: options.modelDir, profileDir: options.profileDir, backend: options.backend });
+  const pipeline = await loadPipeline({
+    modelDir: options.modelDir,
+    profileDir: options.profileDir,
+    backend: options.backend,
+  });
   const { dataset, split } = await loadNamedDataset(options.data);
   const test = samplePart(dataset, split, "test", options.n, { seed: options.seed });
-  const specs = resolveSpecs(options.attacks, options.budgets, inputKindOf(pipeline.split.inputShape), options.attackOverrides);
+  const specs = resolveSpecs(
+    options.attacks,
+    options.budgets,
+    inputKindOf(pipeline.split.inputShape),
+    options.attackOverrides,
+  );
   const progress = createProgress();
   const x = toTensor(test);
   const started = performance.now();
@@ -78,7 +87,9 @@ export async function runEvaluation(
   const seconds = (performance.now() - started) / 1000;
   const markdown = (specs.length > 0 ? renderMarkdown(report, options.title) : "") +
     (adaptive ? `\n${adaptive.markdown}` : "") +
-    `\nModel \`${options.modelDir}\` (${pipeline.modelHash.slice(0, 12)}), data ${options.data}/test, n=${options.n}, ` +
+    `\nModel \`${options.modelDir}\` (${
+      pipeline.modelHash.slice(0, 12)
+    }), data ${options.data}/test, n=${options.n}, ` +
     `seed ${options.seed}, backend ${tf.getBackend()}, ${seconds.toFixed(1)} s.\n`;
   await Deno.mkdir(options.out, { recursive: true });
   const meta = { ...options, modelHash: pipeline.modelHash, backend: tf.getBackend(), seconds };
@@ -125,7 +136,9 @@ async function main(): Promise<void> {
     n: numberFlag("n", flags.n ?? "500", 1),
     attacks: flags.attacks === "none" ? [] : listFlag("attacks", flags.attacks),
     budgets: listFlag("budgets", flags.budgets),
-    protocols: listFlag("protocol", flags.protocol).map((p) => choiceFlag("protocol", p, ["honest", "paper-oracle"] as const)),
+    protocols: listFlag("protocol", flags.protocol).map((p) =>
+      choiceFlag("protocol", p, ["honest", "paper-oracle"] as const)
+    ),
     out: flags.out,
     backend: choiceFlag("backend", flags.backend, BACKEND_NAMES),
     seed: numberFlag("seed", flags.seed),

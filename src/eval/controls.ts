@@ -52,7 +52,10 @@ export function randomCandidateControl(
   labels: Int32Array,
   random: () => number,
 ): number {
-  const candidateIndex = Int32Array.from({ length: x.shape[0] }, () => Math.floor(random() * defense.candidateCount));
+  const candidateIndex = Int32Array.from(
+    { length: x.shape[0] },
+    () => Math.floor(random() * defense.candidateCount),
+  );
   const outcome = defense.defendBatch(x, { candidateIndex });
   outcome.defended.dispose();
   return agreement(outcome.labelsAfter, labels);

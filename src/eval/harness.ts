@@ -92,7 +92,12 @@ function predict(model: tf.LayersModel, x: tf.Tensor): Int32Array {
   return tf.tidy(() => (model.predict(x) as tf.Tensor).argMax(1).dataSync() as Int32Array);
 }
 
-function benignSummary(defense: NipDefense, x: tf.Tensor, labels: Int32Array, batchSize: number): BenignSummary {
+function benignSummary(
+  defense: NipDefense,
+  x: tf.Tensor,
+  labels: Int32Array,
+  batchSize: number,
+): BenignSummary {
   let correct = 0;
   let correctAfter = 0;
   let flips = 0;
@@ -160,7 +165,11 @@ async function evaluateAttack(
     if (hits.length > 0) advParts.push(gatherRows(result.adversarial, hits));
     hits.forEach((i) => successIdx.push(start + i));
     tf.dispose([batch, result.adversarial]);
-    options.onProgress?.(`${spec.attack.name} ${spec.budget.label ?? spec.budget.epsilon}`, k + 1, plan.length);
+    options.onProgress?.(
+      `${spec.attack.name} ${spec.budget.label ?? spec.budget.epsilon}`,
+      k + 1,
+      plan.length,
+    );
   }
 
   const row: AttackRow = {
@@ -190,7 +199,15 @@ async function evaluateAttack(
   benign.dispose();
   const advLabels = Int32Array.from(successIdx, (i) => trueLabels[i]);
 
-  const sums = { honest: 0, nipN: 0, oracle: 0, noise: 0, candidate: 0, psnr: [] as number[], tknc: [] as number[] };
+  const sums = {
+    honest: 0,
+    nipN: 0,
+    oracle: 0,
+    noise: 0,
+    candidate: 0,
+    psnr: [] as number[],
+    tknc: [] as number[],
+  };
   const changeL2: number[] = [];
   const changeLinf: number[] = [];
   let defenseMs = 0;

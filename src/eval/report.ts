@@ -41,8 +41,12 @@ export function renderMarkdown(report: EvalReport, title = "NIP evaluation"): st
     `scale \`${profile.scaleRule}\` with strength ${profile.strength}.`,
     "",
     `Benign test examples: ${benign.examples}; accuracy ${pct(benign.accuracy)} bare, ` +
-    `**${pct(benign.accuracyAfterDefense)} after defense** (labels flipped by the defense: ${pct(benign.labelFlips)}); ` +
-    `${num(benign.msPerExampleDefense, 3)} ms/example defended vs ${num(benign.msPerExampleBare, 3)} ms bare.`,
+    `**${pct(benign.accuracyAfterDefense)} after defense** (labels flipped by the defense: ${
+      pct(benign.labelFlips)
+    }); ` +
+    `${num(benign.msPerExampleDefense, 3)} ms/example defended vs ${
+      num(benign.msPerExampleBare, 3)
+    } ms bare.`,
     "",
     "DSR = adversarial examples classified correctly after defense / adversarial examples. The `honest` protocol " +
     "uses no label and no benign twin; controls use the same protocol and the same examples.",
@@ -54,9 +58,13 @@ export function renderMarkdown(report: EvalReport, title = "NIP evaluation"): st
   ];
   for (const row of report.rows) {
     lines.push(
-      `| ${row.attack} | ${row.budget} (${row.budgetSource}) | ${pct(row.asr)} (${row.adversarial}/${row.attacked}) | ` +
+      `| ${row.attack} | ${row.budget} (${row.budgetSource}) | ${
+        pct(row.asr)
+      } (${row.adversarial}/${row.attacked}) | ` +
         `**${pct(row.dsr.honest)}** | ${hasOracle ? `${pct(row.dsr["paper-oracle"])} | ` : ""}` +
-        `${pct(row.controls.randomNoise)} | ${pct(row.controls.randomCandidate)} | ${pct(benign.accuracyAfterDefense)} | ` +
+        `${pct(row.controls.randomNoise)} | ${pct(row.controls.randomCandidate)} | ${
+          pct(benign.accuracyAfterDefense)
+        } | ` +
         `${pct(row.dsrNipN)} | ${num(row.psnr, 1)} | ${num(row.tknc)} | ` +
         `${num(row.defenseChange.l2)} / ${num(row.defenseChange.linf)} | ${verdict(row)} |`,
     );

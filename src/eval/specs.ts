@@ -6,8 +6,8 @@
  * @module
  */
 import {
-  ATTACKS,
   attackInfo,
+  ATTACKS,
   budgetPreset,
   getAttack,
   type InputKind,

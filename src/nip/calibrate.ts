@@ -72,8 +72,15 @@ interface BatchCandidates extends CandidateParts {
   labels: Int32Array;
 }
 
-function candidatesOfBatch(split: SplitModel, x: tf.Tensor, labels: Int32Array, settings: NipSettings): BatchCandidates {
-  const predicted = tf.tidy(() => (split.model.apply(x, { training: false }) as tf.Tensor).argMax(1).dataSync());
+function candidatesOfBatch(
+  split: SplitModel,
+  x: tf.Tensor,
+  labels: Int32Array,
+  settings: NipSettings,
+): BatchCandidates {
+  const predicted = tf.tidy(() =>
+    (split.model.apply(x, { training: false }) as tf.Tensor).argMax(1).dataSync()
+  );
   const keep = Int32Array.from(labels.keys()).filter((i) => predicted[i] === labels[i]);
   const keptLabels = Int32Array.from(keep, (i) => labels[i]);
   if (keep.length === 0) {
@@ -100,7 +107,12 @@ function concat<T extends Float32Array | Int32Array>(parts: T[], make: (n: numbe
  * misclassifies are skipped (SPEC.md section 2). The strength is `settings.alpha` / `rmsStep` as given;
  * `calibrateStrength` picks it on held-out examples afterwards.
  */
-export function buildProfile(split: SplitModel, x: tf.Tensor, labels: Int32Array, options: CalibrationOptions): NipProfile {
+export function buildProfile(
+  split: SplitModel,
+  x: tf.Tensor,
+  labels: Int32Array,
+  options: CalibrationOptions,
+): NipProfile {
   const settings = { ...DEFAULT_SETTINGS, ...options.settings };
   const batchSize = options.batchSize ?? 64;
   const total = x.shape[0];
@@ -114,14 +126,18 @@ export function buildProfile(split: SplitModel, x: tf.Tensor, labels: Int32Array
     kept += batches[batches.length - 1].labels.length;
     options.onProgress?.(start + size, total, kept);
   }
-  if (kept === 0) throw new RangeError("no calibration example is classified correctly: cannot build candidates");
+  if (kept === 0) {
+    throw new RangeError("no calibration example is classified correctly: cannot build candidates");
+  }
   const layerShape = split.body.outputs[0].shape.slice(1) as number[];
   const neuronCount = layerShape[layerShape.length - 1];
   const partitions = batches.flatMap((b) => b.partitions);
   const template = neuronTemplate(partitions, neuronCount);
   const keyNeurons = knnKeyNeurons(template, neuronCount);
   const phi = concat(batches.map((b) => b.phi), (n) => new Float32Array(n));
-  const keys = tf.tidy(() => knnKeys(tf.tensor2d(phi, [kept, neuronCount]), keyNeurons).dataSync() as Float32Array);
+  const keys = tf.tidy(() =>
+    knnKeys(tf.tensor2d(phi, [kept, neuronCount]), keyNeurons).dataSync() as Float32Array
+  );
   return {
     modelHash: options.modelHash,
     layerName: split.layerName,

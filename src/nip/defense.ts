@@ -10,7 +10,7 @@ import { forwardAtLayer, neuronInfluence, neuronOutputs, partitionRows } from ".
 import { knnKeys, paperDelta } from "./keys.ts";
 import { DeltaMatcher, KnnMatcher, type Matches } from "./matching.ts";
 import { applyPerturbation, normalizePerturbations } from "./scaling.ts";
-import { ProfileError, type NipProfile } from "./profile.ts";
+import { type NipProfile, ProfileError } from "./profile.ts";
 import type { DefenseOutcome, ScaleRule, SplitModel } from "./types.ts";
 
 /** Per-call overrides of {@link NipDefense.defendBatch}. */
@@ -41,12 +41,20 @@ export class NipDefense {
   readonly #delta?: DeltaMatcher;
 
   /** Checks the profile against the split model and uploads the candidates. */
-  constructor(split: SplitModel, profile: NipProfile, overrides: { scaleRule?: ScaleRule; strength?: number } = {}) {
+  constructor(
+    split: SplitModel,
+    profile: NipProfile,
+    overrides: { scaleRule?: ScaleRule; strength?: number } = {},
+  ) {
     if (profile.layerName !== split.layerName) {
-      throw new ProfileError(`profile was calibrated on layer "${profile.layerName}", model is split at "${split.layerName}"`);
+      throw new ProfileError(
+        `profile was calibrated on layer "${profile.layerName}", model is split at "${split.layerName}"`,
+      );
     }
     if (profile.inputShape.join("x") !== split.inputShape.join("x")) {
-      throw new ProfileError(`profile input shape ${profile.inputShape} does not match the model's ${split.inputShape}`);
+      throw new ProfileError(
+        `profile input shape ${profile.inputShape} does not match the model's ${split.inputShape}`,
+      );
     }
     this.split = split;
     this.profile = profile;
@@ -106,7 +114,10 @@ export class NipDefense {
   defendBatch(x: tf.Tensor, options: DefendOptions = {}): DefenseOutcome {
     const forward = forwardAtLayer(this.split, x);
     const matches = options.candidateIndex
-      ? { index: options.candidateIndex, similarity: new Float32Array(options.candidateIndex.length).fill(NaN) }
+      ? {
+        index: options.candidateIndex,
+        similarity: new Float32Array(options.candidateIndex.length).fill(NaN),
+      }
       : this.#match(forward.layerOutput, forward.labels);
     const defended = this.perturb(x, matches.index, options.strength);
     const scoresAfter = tf.tidy(() => this.split.model.apply(defended, { training: false }) as tf.Tensor2D);
@@ -144,7 +155,11 @@ export class NipDefense {
       const out = forward.layerOutput;
       const n = out.shape[0];
       const spatial = out.size / (n * a);
-      const direction = tf.tensor2d(signs, [n, a]).div(spatial).reshape([n, ...out.shape.slice(1, -1).map(() => 1), a])
+      const direction = tf.tensor2d(signs, [n, a]).div(spatial).reshape([
+        n,
+        ...out.shape.slice(1, -1).map(() => 1),
+        a,
+      ])
         .mul(tf.ones(out.shape));
       const normalized = normalizePerturbations(direction, "paper");
       const perturbed = applyPerturbation(out, normalized, "paper", options.strength ?? this.strength, [

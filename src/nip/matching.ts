@@ -95,7 +95,9 @@ export class DeltaMatcher {
         if (this.#sorted[mid] < q) lo = mid + 1;
         else hi = mid;
       }
-      const best = lo > 0 && Math.abs(this.#sorted[lo - 1] - q) <= Math.abs(this.#sorted[lo] - q) ? lo - 1 : lo;
+      const best = lo > 0 && Math.abs(this.#sorted[lo - 1] - q) <= Math.abs(this.#sorted[lo] - q)
+        ? lo - 1
+        : lo;
       index[i] = this.#order[best];
       similarity[i] = -Math.abs(this.#sorted[best] - q);
     }

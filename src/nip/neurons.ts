@@ -24,7 +24,9 @@ function scoreGradient(head: tf.LayersModel, layerOutput: tf.Tensor, labels: tf.
   return tf.tidy(() => {
     const classes = (head.outputs[0].shape[1] ?? 0) as number;
     // A one-output head has only class 0; oneHot needs a depth of at least 2.
-    const mask = classes < 2 ? tf.onesLike(labels).toFloat().expandDims(1) : tf.oneHot(labels, classes).toFloat();
+    const mask = classes < 2
+      ? tf.onesLike(labels).toFloat().expandDims(1)
+      : tf.oneHot(labels, classes).toFloat();
     const selected = (z: tf.Tensor) => (head.apply(z, { training: false }) as tf.Tensor).mul(mask).sum();
     return tf.grad(selected)(layerOutput);
   });

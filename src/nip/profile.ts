@@ -99,7 +99,12 @@ export function encodeProfile(profile: NipProfile): { manifest: ProfileManifest;
   let byteOffset = 0;
   for (const name of ARRAY_FIELDS) {
     const array = profile[name];
-    buffers.push({ name, dtype: array instanceof Float32Array ? "float32" : "int32", byteOffset, length: array.length });
+    buffers.push({
+      name,
+      dtype: array instanceof Float32Array ? "float32" : "int32",
+      byteOffset,
+      length: array.length,
+    });
     byteOffset += array.byteLength;
   }
   const data = new Uint8Array(byteOffset);
@@ -125,7 +130,9 @@ export function decodeProfile(manifest: ProfileManifest, data: Uint8Array): NipP
     const byteLength = entry.length * 4;
     if (entry.byteOffset < 0 || entry.byteOffset + byteLength > data.byteLength) {
       throw new ProfileError(
-        `profile buffer "${name}" needs bytes ${entry.byteOffset}..${entry.byteOffset + byteLength} but the data has ${data.byteLength}`,
+        `profile buffer "${name}" needs bytes ${entry.byteOffset}..${
+          entry.byteOffset + byteLength
+        } but the data has ${data.byteLength}`,
       );
     }
     const copy = data.slice(entry.byteOffset, entry.byteOffset + byteLength).buffer;
@@ -143,7 +150,9 @@ export function decodeProfile(manifest: ProfileManifest, data: Uint8Array): NipP
   ];
   for (const [name, length] of expected) {
     if (profile[name].length !== length) {
-      throw new ProfileError(`profile buffer "${name}" has ${profile[name].length} values, expected ${length}`);
+      throw new ProfileError(
+        `profile buffer "${name}" has ${profile[name].length} values, expected ${length}`,
+      );
     }
   }
   return profile;

@@ -47,7 +47,9 @@ export function calibrateStrength(
   for (let start = 0; start < n; start += batchSize) {
     const batch = heldOutX.slice(start, Math.min(batchSize, n - start));
     const matches = defense.match(batch);
-    bare.push(tf.tidy(() => (defense.split.model.predict(batch) as tf.Tensor).argMax(1).dataSync() as Int32Array));
+    bare.push(
+      tf.tidy(() => (defense.split.model.predict(batch) as tf.Tensor).argMax(1).dataSync() as Int32Array),
+    );
     matched.push(matches.index);
     batch.dispose();
   }
