@@ -12,8 +12,7 @@
 import { FLACDecoder } from "@wasm-audio-decoders/flac";
 import { MODEL_SAMPLE_RATE } from "./config.ts";
 import { AudioInputError } from "./errors.ts";
-import { featurize } from "./features.ts";
-import type { LabelledFeatures } from "./fsdd.ts";
+import { type LabelledFeatures, loadLabelledFeatures } from "./fsdd.ts";
 import { resample } from "./resample.ts";
 import { type DecodedAudio, decodeWav } from "./wav.ts";
 
@@ -147,14 +146,9 @@ export async function decodeAudioFile(path: string): Promise<DecodedAudio> {
 }
 
 /** Decodes and featurizes items; `onProgress(done, total)` is called as files finish. */
-export async function loadSpeakerFolderFeatures(
+export function loadSpeakerFolderFeatures(
   items: SpeakerItem[],
   onProgress?: (done: number, total: number) => void,
 ): Promise<LabelledFeatures> {
-  const features: Float32Array[] = [];
-  for (const [i, item] of items.entries()) {
-    features.push(featurize((await decodeAudioFile(item.path)).samples));
-    onProgress?.(i + 1, items.length);
-  }
-  return { features, labels: Int32Array.from(items, (item) => item.label) };
+  return loadLabelledFeatures(items, decodeAudioFile, onProgress);
 }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { decodeWav } from "./wav.ts";
+import { type DecodedAudio, decodeWav } from "./wav.ts";
 import { featurize } from "./features.ts";
 
 /** The six FSDD speakers, in label order. */
@@ -59,15 +59,27 @@ export interface LabelledFeatures {
   labels: Int32Array;
 }
 
-/** Decodes and featurizes FSDD entries; `onProgress(done, total)` is called as files finish. */
-export async function loadFsddFeatures(
-  entries: FsddEntry[],
+/**
+ * Decodes (with `decode`, given a file's path) and featurizes labelled recordings, in order;
+ * `onProgress(done, total)` is called as files finish.
+ */
+export async function loadLabelledFeatures(
+  items: readonly { path: string; label: number }[],
+  decode: (path: string) => Promise<DecodedAudio>,
   onProgress?: (done: number, total: number) => void,
 ): Promise<LabelledFeatures> {
   const features: Float32Array[] = [];
-  for (const [i, entry] of entries.entries()) {
-    features.push(featurize(decodeWav(await Deno.readFile(entry.path)).samples));
-    onProgress?.(i + 1, entries.length);
+  for (const [i, item] of items.entries()) {
+    features.push(featurize((await decode(item.path)).samples));
+    onProgress?.(i + 1, items.length);
   }
-  return { features, labels: Int32Array.from(entries, (e) => e.label) };
+  return { features, labels: Int32Array.from(items, (item) => item.label) };
+}
+
+/** Decodes and featurizes FSDD entries; `onProgress(done, total)` is called as files finish. */
+export function loadFsddFeatures(
+  entries: FsddEntry[],
+  onProgress?: (done: number, total: number) => void,
+): Promise<LabelledFeatures> {
+  return loadLabelledFeatures(entries, async (path) => decodeWav(await Deno.readFile(path)), onProgress);
 }

@@ -1,7 +1,8 @@
 /**
  * The audio side of a sidecar request: WAV bytes in -> the speaker model's features (plus the samples,
- * kept for resynthesis), and defended features -> WAV bytes out. Everything a caller can get wrong is
- * an {@link AudioInputError} with a reason code (the gRPC server maps it to INVALID_ARGUMENT).
+ * kept for resynthesis), and defended features -> WAV bytes out (the model's 1-s clip, or, as the server
+ * returns it, a WAV as long as the input). Everything a caller can get wrong is an
+ * {@link AudioInputError} with a reason code (the gRPC server maps it to INVALID_ARGUMENT).
  *
  * @module
  */
@@ -13,6 +14,7 @@ import {
   MODEL_SAMPLE_RATE,
   NUM_FRAMES,
 } from "./config.ts";
+import { restoreLength } from "./clip.ts";
 import { AudioInputError } from "./errors.ts";
 import { featurize } from "./features.ts";
 import { resynthesize } from "./resynth.ts";
@@ -78,19 +80,30 @@ export function checkFeatures(features: Float32Array, field = "features"): void 
   }
 }
 
+/** Options of {@link defendedFeaturesToWav}: the WAV encoding, and whether to keep the input's length. */
+export interface DefendedWavOptions extends EncodeOptions {
+  /**
+   * Return a WAV as long as `samples` (the defended clip put back where the model read it, the rest as
+   * sent; see `restoreLength` in `clip.ts`) instead of the 1-s clip. Default false.
+   */
+  inputLength?: boolean;
+}
+
 /**
  * Defended audio out: resynthesizes a waveform from the request's samples and the defended features
  * (original phase, see `resynth.ts`) and encodes it as a WAV at the model's rate (16-bit PCM unless
- * `options` say otherwise). The output is the 1-s clip the model read, not the whole request.
+ * `options` say otherwise). The output is the 1-s clip the model read, or with `inputLength` the whole
+ * request's length (what the sidecar returns and forwards).
  */
 export function defendedFeaturesToWav(
   samples: Float32Array,
   defendedFeatures: Float32Array,
-  options: EncodeOptions = {},
+  options: DefendedWavOptions = {},
 ): Uint8Array {
   if (!(samples instanceof Float32Array) || samples.length === 0) {
     throw new AudioInputError("empty", "samples for resynthesis are empty");
   }
   checkFeatures(defendedFeatures, "defendedFeatures");
-  return encodeWav(resynthesize(samples, defendedFeatures), MODEL_SAMPLE_RATE, options);
+  const clip = resynthesize(samples, defendedFeatures);
+  return encodeWav(options.inputLength ? restoreLength(clip, samples) : clip, MODEL_SAMPLE_RATE, options);
 }

@@ -26,7 +26,11 @@ function defended(x: tf.Tensor): void {
 }
 
 Deno.bench("bare forward, 1 image", { group: "one image", baseline: true }, () => bare(single));
-Deno.bench("NIP defense (match + perturb + reclassify), 1 image", { group: "one image" }, () => defended(single));
+Deno.bench(
+  "NIP defense (match + perturb + reclassify), 1 image",
+  { group: "one image" },
+  () => defended(single),
+);
 Deno.bench("bare forward, batch of 64", { group: "batch of 64", baseline: true }, () => bare(batch));
 Deno.bench("NIP defense, batch of 64", { group: "batch of 64" }, () => defended(batch));
 Deno.bench("NIP_n (activation-space defense), batch of 64", { group: "batch of 64" }, () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { analysisWindow, featuresToTensor, featurize, frameAt, melFilterBank } from "../audio/features.ts";
-import { fitToClip } from "../audio/clip.ts";
+import { fitToClip, loudestWindowStart, restoreLength } from "../audio/clip.ts";
 import { decodeWav } from "../audio/wav.ts";
 import { CLIP_SAMPLES, FEATURE_RANGE, MEL_BANDS, NUM_FRAMES } from "../audio/config.ts";
 import FFT from "fft.js";
@@ -51,6 +51,24 @@ Deno.test("silence gives zeros; short clips are centred, long clips cut to their
   long.fill(0.5, 12000, 13000);
   const cut = fitToClip(long);
   assert.equal(cut.reduce((a, v) => a + v, 0), 500);
+  assert.equal(loudestWindowStart(long), 5000);
+  assert.equal(loudestWindowStart(Float32Array.from([1, 2, 3, 4])), 0);
+});
+
+Deno.test("restoreLength undoes fitToClip: a short input's span, a long input with its window replaced", () => {
+  const short = Float32Array.from({ length: 4801 }, (_, i) => Math.sin(i / 9));
+  assert.deepEqual(restoreLength(fitToClip(short), short), short);
+  const long = Float32Array.from(
+    { length: 20000 },
+    (_, i) => (i >= 9000 && i < 15000 ? 0.5 : 0.05) * Math.sin(i),
+  );
+  assert.deepEqual(restoreLength(fitToClip(long), long), long);
+  const marked = restoreLength(new Float32Array(CLIP_SAMPLES).fill(2), long);
+  const start = loudestWindowStart(long);
+  assert.ok(start >= 7000 && start <= 9000);
+  assert.ok(marked.subarray(start, start + CLIP_SAMPLES).every((v) => v === 2));
+  assert.deepEqual(marked.subarray(0, start), long.subarray(0, start));
+  assert.deepEqual(marked.subarray(start + CLIP_SAMPLES), long.subarray(start + CLIP_SAMPLES));
 });
 
 Deno.test("featuresToTensor stacks maps into [batch, frames, bands, 1] and checks sizes", () => {

@@ -2,16 +2,7 @@ import assert from "node:assert/strict";
 import { decodeMp3, encodeMp3, mp3Compression } from "../audio/baselines/mp3.ts";
 import { fitToClip } from "../audio/clip.ts";
 import { decodeWav } from "../audio/wav.ts";
-
-const snrDb = (a: Float32Array, b: Float32Array) => {
-  let s = 0;
-  let e = 0;
-  for (let i = 0; i < a.length; i++) {
-    s += a[i] ** 2;
-    e += (a[i] - b[i]) ** 2;
-  }
-  return 10 * Math.log10(s / e);
-};
+import { perturbationSnrDb as snrDb } from "../audio/attack_budgets.ts";
 
 Deno.test("MP3 encode/decode works under Deno at 8 kHz", async () => {
   const tone = Float32Array.from({ length: 8000 }, (_, i) => 0.5 * Math.sin(2 * Math.PI * 440 * i / 8000));

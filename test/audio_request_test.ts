@@ -8,6 +8,7 @@ import { fitToClip } from "../audio/clip.ts";
 import { perturbationSnrDb } from "../audio/attack_budgets.ts";
 import { CLIP_SAMPLES, FEATURE_SHAPE, MODEL_SAMPLE_RATE } from "../audio/config.ts";
 import { defendSpeakerFeatures, disposeSplitModel, loadSpeakerPipeline } from "../audio/nip_speaker.ts";
+import { patched } from "./audio_fixture.ts";
 
 const FILE = "/work/shared/data/fsdd/train/3_theo_12.wav";
 
@@ -18,15 +19,6 @@ function rejects(work: () => unknown, reason: string, message: RegExp): void {
     assert.match(error.message, message);
     return true;
   });
-}
-
-/** A copy of the real file with a little-endian field patched (FSDD files have the canonical 44-byte header). */
-function patched(bytes: Uint8Array, offset: number, value: number, size: 2 | 4): Uint8Array {
-  const copy = bytes.slice();
-  const view = new DataView(copy.buffer);
-  if (size === 2) view.setUint16(offset, value, true);
-  else view.setUint32(offset, value, true);
-  return copy;
 }
 
 Deno.test("a real FSDD WAV becomes the model's features, shape and the decoded samples", async () => {
@@ -70,6 +62,12 @@ Deno.test("undefended features come back as a near-transparent WAV (SNR >= 40 dB
   assert.equal(back.samples.length, CLIP_SAMPLES);
   const snr = perturbationSnrDb(fitToClip(input.samples), back.samples);
   assert.ok(snr >= 40, `SNR ${snr.toFixed(1)} dB`);
+  // With inputLength the WAV is as long as the request: the clip cut back to the input's span.
+  const whole = decodeWav(defendedFeaturesToWav(input.samples, input.features, { inputLength: true }));
+  assert.equal(whole.samples.length, input.samples.length);
+  assert.ok(input.samples.length < CLIP_SAMPLES);
+  const start = Math.floor((CLIP_SAMPLES - input.samples.length) / 2);
+  assert.deepEqual(whole.samples, back.samples.subarray(start, start + input.samples.length));
 });
 
 Deno.test("NIP-defended audio, featurized again, gets the verdict of the defended features", async () => {

@@ -4,7 +4,11 @@ import { initBackend } from "../src/engine/backend.ts";
 import { loadLayersModel } from "../src/engine/model_io.ts";
 import { pgd } from "../src/attacks/pgd.ts";
 import { misclassification } from "../src/attacks/criteria.ts";
-import { spectrogramLinfBudget, spectrogramTarget } from "../audio/attack_budgets.ts";
+import {
+  perturbationSnrDb as snrDb,
+  spectrogramLinfBudget,
+  spectrogramTarget,
+} from "../audio/attack_budgets.ts";
 import { featuresToTensor } from "../audio/features.ts";
 import { listFsdd } from "../audio/fsdd.ts";
 import { encodeWav } from "../audio/wav.ts";
@@ -17,16 +21,6 @@ import { CLIP_SAMPLES, FEATURE_RANGE, MEL_BANDS } from "../audio/config.ts";
 
 const FSDD = "/work/shared/data/fsdd/train";
 const MODEL_DIR = new URL("../models/fsdd-speaker", import.meta.url).pathname;
-
-function snrDb(reference: Float32Array, test: Float32Array): number {
-  let signal = 0;
-  let error = 0;
-  for (let i = 0; i < reference.length; i++) {
-    signal += reference[i] ** 2;
-    error += (reference[i] - test[i]) ** 2;
-  }
-  return 10 * Math.log10(signal / error);
-}
 
 async function clipOf(name: string): Promise<Float32Array> {
   return fitToClip(decodeWav(await Deno.readFile(`${FSDD}/${name}`)).samples);

@@ -6,9 +6,7 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { status } from "@grpc/grpc-js";
 import * as tf from "@tensorflow/tfjs";
-import { Buffer } from "node:buffer";
 import { FEATURE_SHAPE, MODEL_SAMPLE_RATE } from "../audio/config.ts";
 import { featurize } from "../audio/features.ts";
 import { loadSpeakerPipeline } from "../audio/nip_speaker.ts";
@@ -16,22 +14,17 @@ import { wavRequestToInput } from "../audio/request.ts";
 import { decodeWav } from "../audio/wav.ts";
 import { initBackend } from "../src/engine/backend.ts";
 import { loadPipeline } from "../src/pipeline.ts";
-import {
-  createSpeakerFrontEnd,
-  readsAudioFeatures,
-  resolveModality,
-  restoreLength,
-} from "../src/server/audio.ts";
-import { decodeBytesElements, encodeBytesElements } from "../src/server/audio_upstream.ts";
+import { restoreLength } from "../audio/clip.ts";
+import { createSpeakerFrontEnd, readsAudioFeatures, resolveModality } from "../src/server/audio.ts";
 import { defaultConfig, loadConfig, type SidecarConfig } from "../src/server/config.ts";
 import { DefenseClient, float32Input, imagesInput, readFloat32, wavInput } from "../src/server/client.ts";
 import { ServingEngine } from "../src/server/engine.ts";
 import { createLogger } from "../src/server/log.ts";
 import { startSidecar } from "../src/server/server.ts";
 import { createUpstream } from "../src/server/upstream_factory.ts";
-import { float32ToLeBytes, type OipInferRequest, oipService } from "../src/upstream/oip_proto.ts";
 import { startOipServer } from "../src/upstream/oip_server.ts";
 import { encodePng } from "../src/image/codec.ts";
+import { patched, pcm16Wav } from "./audio_fixture.ts";
 
 const FSDD_DIR = "/work/shared/data/fsdd/train";
 const FSDD_FILE = `${FSDD_DIR}/3_theo_12.wav`;
@@ -53,41 +46,6 @@ const engine = new ServingEngine(speaker);
 const MAX_MESSAGE = 8 * 1024 * 1024;
 const MAX_SECONDS = 10;
 
-/** A canonical 44-byte-header 16-bit PCM WAV of mono `samples` in [-1, 1], copied to `channels`. */
-function pcm16Wav(samples: Float32Array, rate: number, channels = 1): Uint8Array {
-  const dataBytes = samples.length * 2 * channels;
-  const out = new Uint8Array(44 + dataBytes);
-  const view = new DataView(out.buffer);
-  const text = (at: number, s: string) => [...s].forEach((c, i) => view.setUint8(at + i, c.charCodeAt(0)));
-  text(0, "RIFF");
-  view.setUint32(4, 36 + dataBytes, true);
-  text(8, "WAVEfmt ");
-  view.setUint32(16, 16, true);
-  view.setUint16(20, 1, true);
-  view.setUint16(22, channels, true);
-  view.setUint32(24, rate, true);
-  view.setUint32(28, rate * 2 * channels, true);
-  view.setUint16(32, 2 * channels, true);
-  view.setUint16(34, 16, true);
-  text(36, "data");
-  view.setUint32(40, dataBytes, true);
-  for (let i = 0; i < samples.length; i++) {
-    for (let c = 0; c < channels; c++) {
-      view.setInt16(44 + (i * channels + c) * 2, Math.round(samples[i] * 32767), true);
-    }
-  }
-  return out;
-}
-
-/** A copy of a canonical WAV with a little-endian header field replaced. */
-function patched(bytes: Uint8Array, offset: number, value: number, size: 2 | 4): Uint8Array {
-  const copy = bytes.slice();
-  const view = new DataView(copy.buffer);
-  if (size === 2) view.setUint16(offset, value, true);
-  else view.setUint32(offset, value, true);
-  return copy;
-}
-
 /** 0.6 s of a voiced-like tone at 8 kHz: a valid request that needs no data set. */
 const tone = Float32Array.from({ length: 4800 }, (_, i) => {
   const t = i / MODEL_SAMPLE_RATE;
@@ -100,41 +58,6 @@ function predictLabel(features: Float32Array): number {
   return tf.tidy(() =>
     (speaker.split.model.predict(tf.tensor4d(features, [1, ...FEATURE_SHAPE])) as tf.Tensor)
       .argMax(-1).dataSync()[0]
-  );
-}
-
-/** An OIP server whose model reads WAV files (one BYTES input): the speaker model behind its front end. */
-function startWavOipServer(received: Uint8Array[]): Promise<{ address: string; close(): Promise<void> }> {
-  const server = new grpc.Server({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
-  const fail = (cb: grpc.sendUnaryData<unknown>, code: status, details: string) =>
-    cb({ code, details, name: "Error", message: details } as grpc.ServiceError, null);
-  server.addService(oipService().definition, {
-    ModelInfer: (call: grpc.ServerUnaryCall<OipInferRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-      const input = call.request.inputs[0];
-      if (input?.datatype !== "BYTES") return fail(cb, status.INVALID_ARGUMENT, "expected a BYTES input");
-      const wavs = decodeBytesElements(call.request.rawInputContents[0]);
-      if (wavs.length !== Number(input.shape[0])) return fail(cb, status.INVALID_ARGUMENT, "shape mismatch");
-      received.push(...wavs.map((w) => new Uint8Array(w)));
-      const features = wavs.map((w) => wavRequestToInput(w).features);
-      const scores = tf.tidy(() => {
-        const x = tf.stack(features.map((f) => tf.tensor3d(f, [...FEATURE_SHAPE])));
-        return (speaker.split.model.predict(x) as tf.Tensor).dataSync() as Float32Array;
-      });
-      cb(null, {
-        modelName: call.request.modelName,
-        outputs: [{ name: "output", datatype: "FP32", shape: [wavs.length, scores.length / wavs.length] }],
-        rawOutputContents: [Buffer.from(float32ToLeBytes(scores))],
-      });
-    },
-  });
-  return new Promise((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, port) => {
-      if (error) return reject(error);
-      resolve({
-        address: `127.0.0.1:${port}`,
-        close: () => new Promise<void>((r) => server.tryShutdown(() => r())),
-      });
-    })
   );
 }
 
@@ -175,7 +98,14 @@ const client = new DefenseClient(`127.0.0.1:${sidecar.port}`);
 
 // Sidecar 2: the defended WAV forwarded over OIP as BYTES.
 const receivedWavs: Uint8Array[] = [];
-const wavOip = await startWavOipServer(receivedWavs);
+const wavOip = await startOipServer({
+  model: speaker.split.model,
+  modelName: "fsdd-speaker",
+  bytesInput: (wav) => {
+    receivedWavs.push(wav.slice());
+    return wavRequestToInput(wav).features;
+  },
+});
 const wavConfig = audioConfig();
 Object.assign(wavConfig.upstream, { kind: "oip", address: wavOip.address, audioPayload: "wav", retries: 0 });
 const wavSidecar = await startSidecar({
@@ -372,14 +302,6 @@ Deno.test({
     assert.equal(viaHttp.answers[0].json, String(response.answers[0].label));
     assert.equal(viaHttp.defended, null);
   },
-});
-
-Deno.test("raw BYTES elements round-trip and a bad length is caught", () => {
-  const elements = [new Uint8Array([1, 2, 3]), new Uint8Array(0), new Uint8Array([9])];
-  const raw = encodeBytesElements(elements);
-  assert.equal(raw.length, 4 * 3 + 4);
-  assert.deepEqual(decodeBytesElements(raw), elements);
-  assert.throws(() => decodeBytesElements(raw.subarray(0, 6)), /3 bytes declared, 2 left/);
 });
 
 Deno.test("bad audio over gRPC: INVALID_ARGUMENT (size: RESOURCE_EXHAUSTED) with the reason", async () => {

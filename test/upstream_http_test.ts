@@ -8,6 +8,8 @@ import { decodeImage } from "../src/image/codec.ts";
 import { imageToInput } from "../src/image/resize.ts";
 import { fillTemplate, HttpJsonUpstream, pickJsonPath } from "../src/upstream/http_json.ts";
 import { UpstreamError } from "../src/upstream/types.ts";
+import { decodeWav } from "../audio/wav.ts";
+import { pcm16Wav } from "./audio_fixture.ts";
 
 await initBackend("wasm");
 const fashion = await loadFashionMnist();
@@ -216,4 +218,52 @@ Deno.test("JSON paths and templates", () => {
       retries: 0,
     })
   );
+});
+
+Deno.test("the wav payload places each example's WAV as {{wav_base64}} with {{wav_mime}}", async () => {
+  const bodies: { audio: string; mime: string; index: number; tensor: number[] }[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const body = await req.json();
+    bodies.push(body);
+    const wav = decodeWav(Uint8Array.from(atob(body.audio), (c) => c.charCodeAt(0)));
+    return Response.json({ result: { samples: wav.samples.length, rate: wav.sampleRate, mime: body.mime } });
+  });
+  const wavs = [800, 1600, 2400].map((n) =>
+    pcm16Wav(Float32Array.from({ length: n }, (_, i) => 0.2 * Math.sin(i / 5)), 8000)
+  );
+  const options = {
+    url: `http://127.0.0.1:${server.addr.port}/speaker`,
+    bodyTemplate:
+      '{"audio": "{{wav_base64}}", "mime": "{{wav_mime}}", "index": {{index}}, "tensor": {{tensor}}}',
+    answerPath: "$.result",
+    timeoutMs: 2000,
+    retries: 0,
+  };
+  try {
+    assert.throws(() => new HttpJsonUpstream(options), /\{\{wav_base64\}\} needs the "wav" payload/);
+    const upstream = new HttpJsonUpstream({ ...options, payload: "wav" });
+    assert.equal(upstream.payload, "wav");
+    assert.match(upstream.description, /^POST http:\/\/127\.0\.0\.1:\d+\/speaker \(wav\)$/);
+    const features = Float32Array.from({ length: 3 * 4 }, (_, i) => i);
+    const request = {
+      rows: features,
+      n: 3,
+      shape: [2, 2, 1] as [number, number, number],
+      range: [0, 16] as [number, number],
+    };
+    const answers = await upstream.classify({ ...request, wavs });
+    assert.deepEqual(
+      answers.map((a) => JSON.parse(a.json)),
+      [800, 1600, 2400].map((samples) => ({ samples, rate: 8000, mime: "audio/wav" })),
+    );
+    assert.deepEqual(answers.map((a) => a.label), [-1, -1, -1]);
+    bodies.sort((a, b) => a.index - b.index);
+    assert.deepEqual(bodies.map((b) => b.index), [0, 1, 2]);
+    assert.deepEqual(bodies[1].tensor, [4, 5, 6, 7]);
+    assert.deepEqual(Uint8Array.from(atob(bodies[2].audio), (c) => c.charCodeAt(0)), wavs[2]);
+    await assert.rejects(upstream.classify(request), /takes one WAV per example; the request has 0 for 3/);
+    assert.equal(bodies.length, 3);
+  } finally {
+    await server.shutdown();
+  }
 });

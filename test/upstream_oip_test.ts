@@ -4,9 +4,18 @@ import { status } from "@grpc/grpc-js";
 import { initBackend } from "../src/engine/backend.ts";
 import { createLeNet } from "../src/models/lenet.ts";
 import { loadFashionMnist } from "../src/data/fashion_mnist.ts";
-import { OipUpstream } from "../src/upstream/oip_client.ts";
+import { OipUpstream, type OipUpstreamOptions } from "../src/upstream/oip_client.ts";
 import { startOipServer } from "../src/upstream/oip_server.ts";
-import { float32ToLeBytes, leBytesToFloat32 } from "../src/upstream/oip_proto.ts";
+import {
+  decodeBytesElements,
+  encodeBytesElements,
+  float32ToLeBytes,
+  leBytesToFloat32,
+} from "../src/upstream/oip_proto.ts";
+import { loadLayersModel } from "../src/engine/model_io.ts";
+import { FEATURE_RANGE, FEATURE_SHAPE } from "../audio/config.ts";
+import { SPEAKER_MODEL_DIR } from "../audio/nip_speaker.ts";
+import { wavRequestToInput } from "../audio/request.ts";
 import { UpstreamError } from "../src/upstream/types.ts";
 
 await initBackend("wasm");
@@ -14,6 +23,18 @@ const fashion = await loadFashionMnist();
 const model = createLeNet({ seed: 3 });
 const PIXELS = 28 * 28;
 const rows = fashion.images.slice(0, 5 * PIXELS);
+
+/** An OIP client of the "lenet" model at `address`; `options` override the defaults. */
+function lenetUpstream(address: string, options: Partial<OipUpstreamOptions> = {}): OipUpstream {
+  return new OipUpstream({
+    address,
+    model: "lenet",
+    inputName: "input",
+    timeoutMs: 2000,
+    retries: 0,
+    ...options,
+  });
+}
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -24,13 +45,7 @@ function freePort(): number {
 
 Deno.test("OIP ModelInfer over loopback returns the served model's own scores", async () => {
   const server = await startOipServer({ model, modelName: "lenet" });
-  const upstream = new OipUpstream({
-    address: server.address,
-    model: "lenet",
-    inputName: "input",
-    timeoutMs: 2000,
-    retries: 0,
-  });
+  const upstream = lenetUpstream(server.address);
   try {
     const before = tf.memory().numTensors;
     assert.equal(await upstream.modelReady(), true);
@@ -54,13 +69,7 @@ Deno.test("OIP ModelInfer over loopback returns the served model's own scores", 
 
 Deno.test("the upstream's own error is passed on with its status (unknown model -> NOT_FOUND)", async () => {
   const server = await startOipServer({ model, modelName: "lenet" });
-  const upstream = new OipUpstream({
-    address: server.address,
-    model: "other",
-    inputName: "input",
-    timeoutMs: 2000,
-    retries: 2,
-  });
+  const upstream = lenetUpstream(server.address, { model: "other", retries: 2 });
   try {
     assert.equal(await upstream.modelReady(), false);
     await assert.rejects(
@@ -76,10 +85,7 @@ Deno.test("the upstream's own error is passed on with its status (unknown model 
 
 Deno.test("a down upstream answers UNAVAILABLE after the bounded retries", async () => {
   let retries = 0;
-  const upstream = new OipUpstream({
-    address: `127.0.0.1:${freePort()}`,
-    model: "lenet",
-    inputName: "input",
+  const upstream = lenetUpstream(`127.0.0.1:${freePort()}`, {
     timeoutMs: 1000,
     retries: 2,
     onRetry: () => retries++,
@@ -98,20 +104,8 @@ Deno.test("a down upstream answers UNAVAILABLE after the bounded retries", async
 
 Deno.test("a slow upstream answers DEADLINE_EXCEEDED within the timeout or the call's deadline", async () => {
   const server = await startOipServer({ model, modelName: "lenet", delayMs: 400 });
-  const upstream = new OipUpstream({
-    address: server.address,
-    model: "lenet",
-    inputName: "input",
-    timeoutMs: 100,
-    retries: 2,
-  });
-  const long = new OipUpstream({
-    address: server.address,
-    model: "lenet",
-    inputName: "input",
-    timeoutMs: 5000,
-    retries: 0,
-  });
+  const upstream = lenetUpstream(server.address, { timeoutMs: 100, retries: 2 });
+  const long = lenetUpstream(server.address, { timeoutMs: 5000 });
   try {
     const t0 = performance.now();
     await assert.rejects(
@@ -141,4 +135,70 @@ Deno.test("raw contents are little-endian float32", () => {
   assert.deepEqual(Array.from(bytes.subarray(0, 4)), [0, 0, 0xc0, 0x3f]);
   assert.deepEqual(leBytesToFloat32(bytes), values);
   assert.throws(() => leBytesToFloat32(new Uint8Array(3)), /multiple of 4/);
+});
+
+Deno.test("raw BYTES elements round-trip and a bad length is caught", () => {
+  const elements = [new Uint8Array([1, 2, 3]), new Uint8Array(0), new Uint8Array([9])];
+  const raw = encodeBytesElements(elements);
+  assert.equal(raw.length, 4 * 3 + 4);
+  assert.deepEqual(decodeBytesElements(raw), elements);
+  assert.throws(() => decodeBytesElements(raw.subarray(0, 6)), /3 bytes declared, 2 left/);
+});
+
+Deno.test("the wav payload sends one BYTES element per WAV and reads the WAV-reading model's scores", async () => {
+  const speaker = await loadLayersModel(SPEAKER_MODEL_DIR);
+  const FSDD = "/work/shared/data/fsdd/train";
+  const wavs = await Promise.all(
+    ["3_theo_12.wav", "0_george_10.wav", "7_yweweler_33.wav"].map((f) => Deno.readFile(`${FSDD}/${f}`)),
+  );
+  const received: number[] = [];
+  const server = await startOipServer({
+    model: speaker,
+    modelName: "speaker",
+    bytesInput: (wav) => {
+      received.push(wav.length);
+      return wavRequestToInput(wav).features;
+    },
+  });
+  const upstream = lenetUpstream(server.address, { model: "speaker", payload: "wav" });
+  const features = wavs.map((w) => wavRequestToInput(w).features);
+  const rows = new Float32Array(features.reduce((s, f) => s + f.length, 0));
+  features.forEach((f, i) => rows.set(f, i * f.length));
+  const request = {
+    rows,
+    n: 3,
+    shape: [...FEATURE_SHAPE] as [number, number, number],
+    range: [...FEATURE_RANGE] as [number, number],
+  };
+  try {
+    assert.equal(upstream.payload, "wav");
+    assert.match(upstream.description, /^oip\+wav:\/\/127\.0\.0\.1:\d+\/speaker$/);
+    const answers = await upstream.classify({ ...request, wavs });
+    assert.deepEqual(received, wavs.map((w) => w.length));
+    assert.equal(server.inferCalls, 1);
+    const expected = tf.tidy(() =>
+      (speaker.predict(tf.tensor4d(rows, [3, ...FEATURE_SHAPE])) as tf.Tensor).arraySync() as number[][]
+    );
+    answers.forEach((a, i) => {
+      a.scores.forEach((s, j) => assert.ok(Math.abs(s - expected[i][j]) < 1e-5));
+      assert.equal(a.label, expected[i].indexOf(Math.max(...expected[i])));
+    });
+    // No WAVs in the request: refused before the call. Bytes that are not a WAV: the server's INVALID_ARGUMENT.
+    await assert.rejects(upstream.classify(request), /takes one WAV per example; the request has 0 for 3/);
+    await assert.rejects(
+      upstream.classify({ ...request, n: 1, rows: features[0], wavs: [new TextEncoder().encode("no wav")] }),
+      (e: unknown) =>
+        e instanceof UpstreamError && e.code === status.INVALID_ARGUMENT && /RIFF/.test(e.message) &&
+        !e.retryable,
+    );
+    // The FP32 payload to a BYTES model is refused by the server, naming the datatype.
+    await assert.rejects(
+      lenetUpstream(server.address, { model: "speaker" }).classify(request),
+      (e: unknown) => e instanceof UpstreamError && /input datatype FP32, expected BYTES/.test(e.message),
+    );
+  } finally {
+    upstream.close();
+    await server.close();
+    speaker.dispose();
+  }
 });

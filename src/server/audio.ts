@@ -1,7 +1,8 @@
 /**
  * The sidecar's audio side: which models read audio, and the WAV front end of the speaker model wired into
  * the server (`audio/request.ts`): WAV bytes -> log-mel features for the model, and defended features ->
- * the defended WAV, resynthesised with the input's phase and put back to the input's length.
+ * the defended WAV, resynthesised with the input's phase and put back to the input's length
+ * (`restoreLength` in `audio/clip.ts`).
  *
  * A model is an audio model when `modality` says so or, with `modality: "auto"`, when its input is exactly
  * what the audio front end produces: shape {@link FEATURE_SHAPE} and range {@link FEATURE_RANGE} (the
@@ -9,10 +10,8 @@
  *
  * @module
  */
-import { CLIP_SAMPLES, FEATURE_RANGE, FEATURE_SHAPE, MODEL_SAMPLE_RATE } from "../../audio/config.ts";
-import { AudioInputError } from "../../audio/errors.ts";
-import { checkFeatures, wavRequestToInput } from "../../audio/request.ts";
-import { resynthesize } from "../../audio/resynth.ts";
+import { FEATURE_RANGE, FEATURE_SHAPE, MODEL_SAMPLE_RATE } from "../../audio/config.ts";
+import { defendedFeaturesToWav, wavRequestToInput } from "../../audio/request.ts";
 import { encodeWav } from "../../audio/wav.ts";
 import type { Modality } from "./config.ts";
 
@@ -28,7 +27,7 @@ export interface AudioFrontEnd {
   readonly range: readonly [number, number];
   /**
    * WAV bytes -> one example's features (row-major `shape`) and the decoded mono samples at `sampleRate`,
-   * kept for resynthesis. Throws {@link AudioInputError} for bytes that are not a usable WAV.
+   * kept for resynthesis. Throws `AudioInputError` (`audio/errors.ts`) for bytes that are not a usable WAV.
    */
   decode(wav: Uint8Array): { features: Float32Array; samples: Float32Array };
   /** Defended features + the request's samples -> the defended WAV (16-bit PCM, the input's length). */
@@ -43,42 +42,6 @@ export interface SpeakerFrontEndOptions {
   maxSeconds: number;
   /** Largest accepted WAV in bytes. */
   maxBytes: number;
-}
-
-/**
- * Start of the window `fitToClip` (audio/clip.ts) keeps of a clip longer than CLIP_SAMPLES: the loudest
- * one, first on ties. Kept identical to it so the defended second goes back where it was read.
- */
-function loudestWindowStart(samples: Float32Array, length: number): number {
-  let energy = 0;
-  for (let i = 0; i < length; i++) energy += samples[i] * samples[i];
-  let best = energy;
-  let bestStart = 0;
-  for (let start = 1; start + length <= samples.length; start++) {
-    const leaving = samples[start - 1];
-    const entering = samples[start + length - 1];
-    energy += entering * entering - leaving * leaving;
-    if (energy > best) {
-      best = energy;
-      bestStart = start;
-    }
-  }
-  return bestStart;
-}
-
-/**
- * Puts a resynthesised model clip (CLIP_SAMPLES long) back to the input's length: a shorter input was
- * centred in zeros, so its span is cut out of the clip; a longer one had its loudest second read, so that
- * second is replaced in a copy of the input and the rest passes through as sent.
- */
-export function restoreLength(clip: Float32Array, samples: Float32Array): Float32Array {
-  if (samples.length <= CLIP_SAMPLES) {
-    const start = Math.floor((CLIP_SAMPLES - samples.length) / 2);
-    return clip.slice(start, start + samples.length);
-  }
-  const out = samples.slice();
-  out.set(clip, loudestWindowStart(samples, CLIP_SAMPLES));
-  return out;
 }
 
 /** The speaker model's front end (`audio/request.ts`) with the server's limits. */
@@ -96,10 +59,7 @@ export function createSpeakerFrontEnd(options: SpeakerFrontEndOptions): AudioFro
       return { features, samples };
     },
     encode(samples, defendedFeatures) {
-      if (samples.length === 0) throw new AudioInputError("empty", "samples for resynthesis are empty");
-      checkFeatures(defendedFeatures, "defendedFeatures");
-      const clip = resynthesize(samples, defendedFeatures);
-      return encodeWav(restoreLength(clip, samples), MODEL_SAMPLE_RATE);
+      return defendedFeaturesToWav(samples, defendedFeatures, { inputLength: true });
     },
     warmUp() {
       const tone = Float32Array.from({ length: MODEL_SAMPLE_RATE / 2 }, (_, i) => 0.3 * Math.sin(i / 7));

@@ -25,16 +25,10 @@ export interface PredictBatch {
   scores: Float32Array;
 }
 
-/** A defended batch, as plain arrays. */
-export interface DefendBatch {
+/** A defended batch, as plain arrays: the core's {@link DefenseOutcome} with the defended inputs read out. */
+export interface DefendBatch extends Omit<DefenseOutcome, "defended"> {
   /** Row-major [n, ...inputShape]. */
   defended: Float32Array;
-  labelsBefore: Int32Array;
-  labelsAfter: Int32Array;
-  scoresBefore: Float32Array;
-  scoresAfter: Float32Array;
-  candidateIndex: Int32Array;
-  similarity: Float32Array;
 }
 
 /** Description of a loaded model for `Describe`. */
@@ -100,15 +94,7 @@ export class ServingEngine {
     let outcome: DefenseOutcome | undefined;
     try {
       outcome = this.#pipeline.defense.defendBatch(x);
-      return {
-        defended: outcome.defended.dataSync() as Float32Array,
-        labelsBefore: outcome.labelsBefore,
-        labelsAfter: outcome.labelsAfter,
-        scoresBefore: outcome.scoresBefore,
-        scoresAfter: outcome.scoresAfter,
-        candidateIndex: outcome.candidateIndex,
-        similarity: outcome.similarity,
-      };
+      return { ...outcome, defended: outcome.defended.dataSync() as Float32Array };
     } finally {
       x.dispose();
       outcome?.defended.dispose();

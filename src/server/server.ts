@@ -12,7 +12,6 @@ import { HealthImplementation } from "grpc-health-check";
 import { LOADER_OPTIONS } from "../upstream/oip_proto.ts";
 import type { Upstream } from "../upstream/types.ts";
 import type { AudioFrontEnd } from "./audio.ts";
-import type { WavUpstream } from "./audio_upstream.ts";
 import type { SidecarConfig } from "./config.ts";
 import type { ServingEngine } from "./engine.ts";
 import { statusName, toStatus } from "./errors.ts";
@@ -34,8 +33,8 @@ export interface SidecarOptions {
   config: SidecarConfig;
   /** Served models; the first is the default. */
   engines: ServingEngine[];
-  /** Where `Classify` forwards; a {@link WavUpstream} receives the defended WAV (needs `wav`). */
-  upstream?: Upstream | WavUpstream;
+  /** Where `Classify` forwards; one with the "wav" payload receives the defended WAV (needs `wav`). */
+  upstream?: Upstream;
   logger?: Logger;
   /**
    * The WAV front end (`createSpeakerFrontEnd` in `audio.ts`): when set, the models are served as audio

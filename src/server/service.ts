@@ -10,7 +10,6 @@ import { encodeImage } from "../image/codec.ts";
 import { inputToImage } from "../image/resize.ts";
 import type { Upstream, UpstreamAnswer } from "../upstream/types.ts";
 import { type AudioFrontEnd, readsAudioFeatures } from "./audio.ts";
-import { isWavUpstream, type WavUpstream } from "./audio_upstream.ts";
 import { type BatchInfo, DynamicBatcher } from "./batcher.ts";
 import type { SidecarConfig } from "./config.ts";
 import type { DefendBatch, PredictBatch, ServingEngine } from "./engine.ts";
@@ -106,18 +105,18 @@ export class DefenseServiceCore {
   readonly #defaultName: string;
   readonly #config: SidecarConfig;
   readonly #metrics: SidecarMetrics;
-  readonly #upstream?: Upstream | WavUpstream;
+  readonly #upstream?: Upstream;
   readonly #audio?: AudioFrontEnd;
 
   /**
    * `audio`: the WAV front end; when given, every model is served as an audio model and must read its
-   * features. A WAV upstream (`audioPayload: "wav"`) needs it.
+   * features. An upstream with the "wav" payload (`audioPayload: "wav"`) needs it.
    */
   constructor(
     engines: ServingEngine[],
     config: SidecarConfig,
     metrics: SidecarMetrics,
-    upstream?: Upstream | WavUpstream,
+    upstream?: Upstream,
     audio?: AudioFrontEnd,
   ) {
     if (engines.length === 0) throw new Error("no model to serve");
@@ -136,7 +135,7 @@ export class DefenseServiceCore {
         }
       }
     }
-    if (isWavUpstream(upstream) && !audio) {
+    if (upstream?.payload === "wav" && !audio) {
       throw new Error(
         `upstream ${upstream.description} takes WAVs; it needs an audio model and its front end`,
       );
@@ -181,7 +180,7 @@ export class DefenseServiceCore {
             // WAV payload: each request's defended WAV, resynthesised before the call (an audio model takes
             // one WAV per request, so request i is example i).
             const audioMs: number[] = [];
-            const wavs = isWavUpstream(upstream)
+            const wavs = upstream.payload === "wav"
               ? items.map((it, i) => {
                 const t = performance.now();
                 const wav = audio!.encode(it.samples!, whole.defended.subarray(i * size, (i + 1) * size));
@@ -192,21 +191,14 @@ export class DefenseServiceCore {
             const upstreamStart = performance.now();
             let answers: UpstreamAnswer[];
             try {
-              answers = isWavUpstream(upstream)
-                ? await upstream.classifyWavs({
-                  wavs: wavs!,
-                  features: whole.defended,
-                  shape: engine.inputShape,
-                  range: engine.inputRange,
-                  deadline,
-                })
-                : await upstream.classify({
-                  rows: whole.defended,
-                  n,
-                  shape: engine.inputShape,
-                  range: engine.inputRange,
-                  deadline,
-                });
+              answers = await upstream.classify({
+                rows: whole.defended,
+                n,
+                shape: engine.inputShape,
+                range: engine.inputRange,
+                deadline,
+                wavs,
+              });
             } catch (error) {
               const code = (error as { code?: number }).code ?? status.UNKNOWN;
               metrics.upstreamErrors.inc({ code: status[code] ?? String(code) });

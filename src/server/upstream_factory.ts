@@ -1,6 +1,6 @@
 /**
  * Builds the configured upstream (none, OIP gRPC, HTTP JSON) from the sidecar configuration; for an audio
- * model with `upstream.audioPayload: "wav"`, the variant that receives the defended WAV.
+ * model with `upstream.audioPayload: "wav"`, one with the "wav" payload, which receives the defended WAV.
  *
  * @module
  */
@@ -9,7 +9,6 @@ import { OipUpstream } from "../upstream/oip_client.ts";
 import type { Upstream } from "../upstream/types.ts";
 import type { SidecarConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
-import { HttpWavUpstream, OipWavUpstream, type WavUpstream } from "./audio_upstream.ts";
 
 /** The upstream of `config.upstream`, or undefined when its kind is "none". */
 export function createUpstream(
@@ -17,41 +16,17 @@ export function createUpstream(
   defaultModel: string,
   log?: Logger,
   modality: "image" | "audio" = "image",
-): Upstream | WavUpstream | undefined {
+): Upstream | undefined {
   const u = config.upstream;
   const onRetry = (error: Error) => log?.warn("retrying upstream call", { error: error.message });
-  const wav = modality === "audio" && u.audioPayload === "wav";
-  if (u.kind === "oip" && wav) {
-    return new OipWavUpstream({
-      address: u.address,
-      model: u.model || defaultModel,
-      inputName: u.inputName,
-      outputName: u.outputName || undefined,
-      timeoutMs: u.timeoutMs,
-      retries: u.retries,
-      tls: u.tls,
-      onRetry,
-    });
-  }
-  if (u.kind === "http" && wav) {
-    return new HttpWavUpstream({
-      url: u.url,
-      method: u.method,
-      headers: u.headers,
-      bodyTemplate: u.bodyTemplate,
-      answerPath: u.answerPath,
-      imageFormat: u.imageFormat,
-      timeoutMs: u.timeoutMs,
-      retries: u.retries,
-      onRetry,
-    });
-  }
+  const payload = modality === "audio" && u.audioPayload === "wav" ? "wav" : "tensor";
   if (u.kind === "oip") {
     return new OipUpstream({
       address: u.address,
       model: u.model || defaultModel,
       inputName: u.inputName,
       outputName: u.outputName || undefined,
+      payload,
       timeoutMs: u.timeoutMs,
       retries: u.retries,
       tls: u.tls,
@@ -66,6 +41,7 @@ export function createUpstream(
       bodyTemplate: u.bodyTemplate,
       answerPath: u.answerPath,
       imageFormat: u.imageFormat,
+      payload,
       timeoutMs: u.timeoutMs,
       retries: u.retries,
       onRetry,

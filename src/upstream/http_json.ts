@@ -5,7 +5,9 @@
  * status codes (gRPC's HTTP-to-status mapping).
  *
  * Template placeholders: `{{image_base64}}`, `{{image_mime}}`, `{{tensor}}` (flat JSON array),
- * `{{shape}}` (JSON [h, w, c]), `{{index}}` (example index in the call).
+ * `{{shape}}` (JSON [h, w, c]), `{{index}}` (example index in the call); with the "wav" payload (an audio
+ * model's defended WAV) also `{{wav_base64}}` and `{{wav_mime}}` (`audio/wav`), `{{tensor}}` and
+ * `{{shape}}` then holding the defended features.
  *
  * @module
  */
@@ -13,7 +15,8 @@ import { status } from "@grpc/grpc-js";
 import { encodeImage, type ImageFormatName } from "../image/codec.ts";
 import { inputToImage } from "../image/resize.ts";
 import { attemptTimeoutMs, withRetries } from "./retry.ts";
-import { argmax, type Upstream, type UpstreamAnswer, UpstreamError, type UpstreamRequest } from "./types.ts";
+import { argmax, requestWavs, UpstreamError } from "./types.ts";
+import type { Upstream, UpstreamAnswer, UpstreamPayload, UpstreamRequest } from "./types.ts";
 
 /** Settings of an HTTP JSON upstream. */
 export interface HttpJsonUpstreamOptions {
@@ -27,6 +30,8 @@ export interface HttpJsonUpstreamOptions {
   answerPath: string;
   /** Encoding of `{{image_base64}}`. Default png. */
   imageFormat?: ImageFormatName;
+  /** "wav": each example's defended WAV is sent (`{{wav_base64}}`); default "tensor". */
+  payload?: UpstreamPayload;
   timeoutMs: number;
   retries: number;
   /** Whether retrying is safe; default: true for GET, HEAD, PUT, DELETE, OPTIONS, false otherwise. */
@@ -65,9 +70,20 @@ export function fillTemplate(template: string, values: Record<string, string>): 
   });
 }
 
-/** Checks a template's placeholders without sending anything (used when the config loads). */
-export function validateTemplate(template: string): void {
-  fillTemplate(template, { image_base64: "", image_mime: "", tensor: "", shape: "", index: "" });
+const WAV_PLACEHOLDER = /\{\{\s*wav_(base64|mime)\s*\}\}/;
+
+/** Checks a template's placeholders without sending anything (used when the upstream is built). */
+export function validateTemplate(template: string, payload: UpstreamPayload = "tensor"): void {
+  const wav = WAV_PLACEHOLDER.exec(template);
+  if (wav && payload !== "wav") throw new Error(`template placeholder ${wav[0]} needs the "wav" payload`);
+  fillTemplate(template, {
+    image_base64: "",
+    image_mime: "",
+    tensor: "",
+    shape: "",
+    index: "",
+    ...(payload === "wav" ? { wav_base64: "", wav_mime: "" } : {}),
+  });
 }
 
 function base64(bytes: Uint8Array): string {
@@ -100,20 +116,23 @@ export function httpStatusToGrpc(httpStatus: number): status {
 /** One HTTP call per example, answers picked by path. */
 export class HttpJsonUpstream implements Upstream {
   readonly description: string;
+  readonly payload: UpstreamPayload;
   readonly #options: HttpJsonUpstreamOptions;
   readonly #method: string;
   readonly #idempotent: boolean;
 
   constructor(options: HttpJsonUpstreamOptions) {
-    validateTemplate(options.bodyTemplate);
+    this.payload = options.payload ?? "tensor";
+    validateTemplate(options.bodyTemplate, this.payload);
     new URL(options.url);
     this.#options = options;
     this.#method = (options.method ?? "POST").toUpperCase();
     this.#idempotent = options.idempotent ?? IDEMPOTENT_METHODS.has(this.#method);
-    this.description = `${this.#method} ${options.url}`;
+    this.description = `${this.#method} ${options.url}${this.payload === "wav" ? " (wav)" : ""}`;
   }
 
   async classify(request: UpstreamRequest): Promise<UpstreamAnswer[]> {
+    if (this.payload === "wav") requestWavs(request, this.description);
     const size = request.shape[0] * request.shape[1] * request.shape[2];
     const answers: UpstreamAnswer[] = new Array(request.n);
     let next = 0;
@@ -141,6 +160,7 @@ export class HttpJsonUpstream implements Upstream {
       tensor: usesTensor ? JSON.stringify(Array.from(row)) : "",
       shape: JSON.stringify(request.shape),
       index: String(index),
+      ...(this.payload === "wav" ? { wav_base64: base64(request.wavs![index]), wav_mime: "audio/wav" } : {}),
     });
   }
 

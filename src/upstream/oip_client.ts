@@ -1,8 +1,9 @@
 /**
  * An Open Inference Protocol upstream: `inference.GRPCInferenceService/ModelInfer` with the batch in
- * `raw_input_contents` (FP32, little-endian), scores read from `raw_output_contents` (or from
- * `contents.fp32_contents` when a server answers that way). ModelInfer is idempotent, so UNAVAILABLE is
- * retried within the deadline.
+ * `raw_input_contents` (FP32 `[n, ...shape]`, little-endian; or, with the "wav" payload, BYTES `[n]`, one
+ * WAV file per element, in the protocol's raw BYTES layout), scores read from `raw_output_contents` (or
+ * from `contents.fp32_contents` when a server answers that way). ModelInfer is idempotent, so UNAVAILABLE
+ * is retried within the deadline.
  *
  * @module
  */
@@ -10,6 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import {
+  encodeBytesElements,
   float32ToLeBytes,
   leBytesToFloat32,
   type OipInferRequest,
@@ -17,7 +19,8 @@ import {
   oipService,
 } from "./oip_proto.ts";
 import { attemptTimeoutMs, withRetries } from "./retry.ts";
-import { argmax, type Upstream, type UpstreamAnswer, UpstreamError, type UpstreamRequest } from "./types.ts";
+import { argmax, requestWavs, UpstreamError } from "./types.ts";
+import type { Upstream, UpstreamAnswer, UpstreamPayload, UpstreamRequest } from "./types.ts";
 
 /** Settings of an OIP upstream. */
 export interface OipUpstreamOptions {
@@ -27,6 +30,8 @@ export interface OipUpstreamOptions {
   model: string;
   /** Name of the model's input tensor. */
   inputName: string;
+  /** "tensor" (default): an FP32 input; "wav": a BYTES input, one WAV file per example. */
+  payload?: UpstreamPayload;
   /** Name of the output tensor to read; empty: the first output. */
   outputName?: string;
   /** Per-attempt timeout. */
@@ -43,12 +48,14 @@ export interface OipUpstreamOptions {
 /** A gRPC client of one model on an OIP server. */
 export class OipUpstream implements Upstream {
   readonly description: string;
+  readonly payload: UpstreamPayload;
   readonly #options: OipUpstreamOptions;
   readonly #client: grpc.Client;
 
   constructor(options: OipUpstreamOptions) {
     this.#options = options;
-    this.description = `oip://${options.address}/${options.model}`;
+    this.payload = options.payload ?? "tensor";
+    this.description = `${this.payload === "wav" ? "oip+wav" : "oip"}://${options.address}/${options.model}`;
     const { Client } = oipService();
     const credentials = options.tls
       ? grpc.credentials.createSsl(options.rootCerts ? toBuffer(options.rootCerts) : null)
@@ -70,15 +77,22 @@ export class OipUpstream implements Upstream {
   }
 
   /** Sends the batch as one ModelInfer call and splits the scores per example. */
-  classify(request: UpstreamRequest): Promise<UpstreamAnswer[]> {
+  async classify(request: UpstreamRequest): Promise<UpstreamAnswer[]> {
     const { n, shape, rows } = request;
+    const wav = this.payload === "wav";
     const inferRequest: OipInferRequest = {
       modelName: this.#options.model,
-      inputs: [{ name: this.#options.inputName, datatype: "FP32", shape: [n, ...shape] }],
+      inputs: [{
+        name: this.#options.inputName,
+        datatype: wav ? "BYTES" : "FP32",
+        shape: wav ? [n] : [n, ...shape],
+      }],
       outputs: this.#options.outputName ? [{ name: this.#options.outputName }] : [],
-      rawInputContents: [float32ToLeBytes(rows)],
+      rawInputContents: [
+        wav ? encodeBytesElements(requestWavs(request, this.description)) : float32ToLeBytes(rows),
+      ],
     };
-    return withRetries(
+    return await withRetries(
       { retries: this.#options.retries, baseDelayMs: 25, idempotent: true },
       request.deadline,
       async () => {

@@ -78,3 +78,38 @@ export function leBytesToFloat32(bytes: Uint8Array): Float32Array {
   for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
   return out;
 }
+
+/** OIP raw BYTES layout: each element as a 4-byte little-endian length followed by its bytes. */
+export function encodeBytesElements(elements: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(elements.reduce((s, e) => s + 4 + e.length, 0));
+  const view = new DataView(out.buffer);
+  let offset = 0;
+  for (const e of elements) {
+    view.setUint32(offset, e.length, true);
+    out.set(e, offset + 4);
+    offset += 4 + e.length;
+  }
+  return out;
+}
+
+/**
+ * The elements of OIP raw BYTES contents, as plain Uint8Array views (also of a Node Buffer); throws
+ * RangeError when a length runs past the end.
+ */
+export function decodeBytesElements(raw: Uint8Array): Uint8Array[] {
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const out: Uint8Array[] = [];
+  let offset = 0;
+  while (offset < raw.length) {
+    if (offset + 4 > raw.length) throw new RangeError(`BYTES element at byte ${offset}: truncated length`);
+    const length = view.getUint32(offset, true);
+    if (offset + 4 + length > raw.length) {
+      throw new RangeError(
+        `BYTES element at byte ${offset}: ${length} bytes declared, ${raw.length - offset - 4} left`,
+      );
+    }
+    out.push(new Uint8Array(raw.buffer, raw.byteOffset + offset + 4, length));
+    offset += 4 + length;
+  }
+  return out;
+}

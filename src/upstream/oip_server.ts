@@ -1,7 +1,9 @@
 /**
  * A small Open Inference Protocol server serving one tfjs LayersModel: the test suite and the serving
  * benchmark run it on loopback as the sidecar's upstream. Answers FP32 inputs given as
- * `raw_input_contents` or `contents.fp32_contents`, always answering with `raw_output_contents`.
+ * `raw_input_contents` or `contents.fp32_contents` (or, with `bytesInput`, a BYTES input of shape `[n]`
+ * whose elements it turns into examples, e.g. WAV files into features), always answering with
+ * `raw_output_contents`.
  *
  * @module
  */
@@ -9,7 +11,14 @@ import * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import * as tf from "@tensorflow/tfjs";
 import { Buffer } from "node:buffer";
-import { float32ToLeBytes, leBytesToFloat32, type OipInferRequest, oipService } from "./oip_proto.ts";
+import {
+  decodeBytesElements,
+  float32ToLeBytes,
+  leBytesToFloat32,
+  type OipInferRequest,
+  oipService,
+  type OipTensor,
+} from "./oip_proto.ts";
 
 /** Settings of {@link startOipServer}. */
 export interface OipServerOptions {
@@ -22,6 +31,11 @@ export interface OipServerOptions {
   bind?: string;
   /** Milliseconds to wait before answering ModelInfer (to test deadlines). */
   delayMs?: number;
+  /**
+   * Makes the input BYTES `[n]`: each element is turned into one example's values (row-major, the model's
+   * input shape) by this; a throw answers INVALID_ARGUMENT with its message.
+   */
+  bytesInput?: (element: Uint8Array) => Float32Array;
 }
 
 /** A running OIP server. */
@@ -37,6 +51,55 @@ type Callback = grpc.sendUnaryData<unknown>;
 
 function fail(callback: Callback, code: status, details: string): void {
   callback({ code, details, name: "Error", message: details } as grpc.ServiceError, null);
+}
+
+/** An input's values and batch shape, or what is wrong with it. */
+type ReadInput = { values: Float32Array; shape: number[] } | string;
+
+function readFp32Input(input: OipTensor, raw: Uint8Array | undefined, inputShape: number[]): ReadInput {
+  if (input.datatype !== "FP32") return `input datatype ${input.datatype}, expected FP32`;
+  const shape = input.shape.map(Number);
+  if (
+    shape.length !== inputShape.length + 1 || shape.slice(1).some((d, i) => d !== inputShape[i]) ||
+    shape[0] < 1
+  ) {
+    return `input shape [${shape}], expected [-1,${inputShape}]`;
+  }
+  const values = raw && raw.length > 0
+    ? leBytesToFloat32(raw)
+    : Float32Array.from(input.contents?.fp32Contents ?? []);
+  const expected = shape.reduce((a, b) => a * b, 1);
+  if (values.length !== expected) {
+    return `input has ${values.length} values, shape [${shape}] needs ${expected}`;
+  }
+  return { values, shape };
+}
+
+function readBytesInput(
+  input: OipTensor,
+  raw: Uint8Array | undefined,
+  inputShape: number[],
+  toExample: (element: Uint8Array) => Float32Array,
+): ReadInput {
+  if (input.datatype !== "BYTES") return `input datatype ${input.datatype}, expected BYTES`;
+  const shape = input.shape.map(Number);
+  if (shape.length !== 1 || shape[0] < 1) return `input shape [${shape}], expected [-1]`;
+  const size = inputShape.reduce((a, b) => a * b, 1);
+  const values = new Float32Array(shape[0] * size);
+  try {
+    const elements = decodeBytesElements(raw ?? new Uint8Array(0));
+    if (elements.length !== shape[0]) return `input has ${elements.length} elements, shape [${shape}]`;
+    elements.forEach((element, i) => {
+      const example = toExample(element);
+      if (example.length !== size) {
+        throw new Error(`element ${i} gives ${example.length} values, not ${size}`);
+      }
+      values.set(example, i * size);
+    });
+  } catch (error) {
+    return `input: ${(error as Error).message}`;
+  }
+  return { values, shape: [shape[0], ...inputShape] };
 }
 
 /** Starts an OIP server on loopback (or `bind`). */
@@ -66,7 +129,11 @@ export function startOipServer(options: OipServerOptions): Promise<OipServer> {
         name: options.modelName,
         versions: ["1"],
         platform: "tfjs_layers",
-        inputs: [{ name: inputName, datatype: "FP32", shape: [-1, ...inputShape] }],
+        inputs: [
+          options.bytesInput
+            ? { name: inputName, datatype: "BYTES", shape: [-1] }
+            : { name: inputName, datatype: "FP32", shape: [-1, ...inputShape] },
+        ],
         outputs: [{ name: outputName, datatype: "FP32", shape: outputShape.map((d) => d ?? -1) }],
       });
     },
@@ -85,28 +152,11 @@ export function startOipServer(options: OipServerOptions): Promise<OipServer> {
     if (!input || request.inputs.length !== 1 || input.name !== inputName) {
       return fail(cb, status.INVALID_ARGUMENT, `expected exactly one input named "${inputName}"`);
     }
-    if (input.datatype !== "FP32") {
-      return fail(cb, status.INVALID_ARGUMENT, `input datatype ${input.datatype}, expected FP32`);
-    }
-    const shape = input.shape.map(Number);
-    if (
-      shape.length !== inputShape.length + 1 || shape.slice(1).some((d, i) => d !== inputShape[i]) ||
-      shape[0] < 1
-    ) {
-      return fail(cb, status.INVALID_ARGUMENT, `input shape [${shape}], expected [-1,${inputShape}]`);
-    }
-    const raw = request.rawInputContents?.[0];
-    const values = raw && raw.length > 0
-      ? leBytesToFloat32(raw)
-      : Float32Array.from(input.contents?.fp32Contents ?? []);
-    const expected = shape.reduce((a, b) => a * b, 1);
-    if (values.length !== expected) {
-      return fail(
-        cb,
-        status.INVALID_ARGUMENT,
-        `input has ${values.length} values, shape [${shape}] needs ${expected}`,
-      );
-    }
+    const read = options.bytesInput
+      ? readBytesInput(input, request.rawInputContents?.[0], inputShape, options.bytesInput)
+      : readFp32Input(input, request.rawInputContents?.[0], inputShape);
+    if (typeof read === "string") return fail(cb, status.INVALID_ARGUMENT, read);
+    const { values, shape } = read;
     inferCalls++;
     const [scores, scoreShape] = tf.tidy(() => {
       const y = model.predict(tf.tensor(values, shape)) as tf.Tensor;

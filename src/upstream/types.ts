@@ -15,7 +15,15 @@ export interface UpstreamRequest {
   range: [number, number];
   /** Absolute deadline (epoch ms) of the client's call, if it set one. */
   deadline?: number;
+  /** One defended WAV file per example, for an upstream whose `payload` is "wav". */
+  wavs?: Uint8Array[];
 }
+
+/**
+ * What an upstream is sent: "tensor", the defended input itself; "wav", for an audio model, the defended
+ * WAV of each example (in `UpstreamRequest.wavs`, the defended features still in `rows`).
+ */
+export type UpstreamPayload = "tensor" | "wav";
 
 /** The upstream's answer for one example. */
 export interface UpstreamAnswer {
@@ -30,6 +38,8 @@ export interface UpstreamAnswer {
 export interface Upstream {
   /** Where it forwards, e.g. "oip://127.0.0.1:8001/fashion-lenet". */
   readonly description: string;
+  /** What it must be sent; absent: "tensor". */
+  readonly payload?: UpstreamPayload;
   /** Classifies a batch; one answer per example. Throws {@link UpstreamError}. */
   classify(request: UpstreamRequest): Promise<UpstreamAnswer[]>;
   /** Releases connections. */
@@ -54,4 +64,15 @@ export function argmax(values: ArrayLike<number>): number {
   let best = -1;
   for (let i = 0; i < values.length; i++) if (best < 0 || values[i] > values[best]) best = i;
   return best;
+}
+
+/** The request's WAVs, one per example, for an upstream that takes them; throws when they are missing. */
+export function requestWavs(request: UpstreamRequest, upstream: string): Uint8Array[] {
+  const wavs = request.wavs;
+  if (!wavs || wavs.length !== request.n) {
+    throw new Error(
+      `upstream ${upstream} takes one WAV per example; the request has ${wavs?.length ?? 0} for ${request.n}`,
+    );
+  }
+  return wavs;
 }
