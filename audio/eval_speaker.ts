@@ -32,7 +32,7 @@ import { verdict } from "../src/eval/report.ts";
 import type { AttackRow } from "../src/eval/harness.ts";
 import type { NipDefense } from "../src/nip/defense.ts";
 import type { Pipeline } from "../src/pipeline.ts";
-import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../src/cli/args.ts";
+import { choiceFlag, listFlag, numberFlag, parseFlags, runMain, UsageError } from "../src/cli/args.ts";
 import { createProgress } from "../src/cli/progress.ts";
 import {
   clipsFromBatch,
@@ -713,12 +713,6 @@ export async function runSpeakerEvaluation(options: SpeakerEvalOptions = {}): Pr
     disposeSplitModel(pipeline.split);
     disposeFeatureTwin();
   }
-}
-
-function listFlag(name: string, value: string): string[] {
-  const items = value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
-  if (items.length === 0) throw new UsageError(`--${name}: expected a comma-separated list, got "${value}"`);
-  return items;
 }
 
 async function main(): Promise<void> {

@@ -8,10 +8,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { buildProfile, type ProgressCallback } from "../src/nip/calibrate.ts";
-import { NipDefense } from "../src/nip/defense.ts";
+import { calibrateProfile } from "../src/nip/calibrate.ts";
+import type { NipDefense } from "../src/nip/defense.ts";
 import type { NipProfile } from "../src/nip/profile.ts";
-import { calibrateStrength } from "../src/nip/strength.ts";
 import type { NipSettings, SplitModel } from "../src/nip/types.ts";
 import { loadPipeline, loadSplitModel, type Pipeline } from "../src/pipeline.ts";
 import type { BackendName } from "../src/engine/backend.ts";
@@ -93,44 +92,40 @@ export async function calibrateSpeakerProfile(options: SpeakerCalibrationOptions
       candidateEntries,
       (d, t) => options.onProgress?.("features (candidates)", d, t),
     );
-    const started = performance.now();
+    const heldOut = options.strength === undefined
+      ? await loadFsddFeatures(
+        fsddTakes(dataDir, heldOutTakes),
+        (d, t) => options.onProgress?.("features (held out)", d, t),
+      )
+      : undefined;
     const x = featuresToTensor(candidates.features);
-    const onProgress: ProgressCallback = (done, total) => options.onProgress?.("candidates", done, total);
-    const profile = buildProfile(split, x, candidates.labels, {
-      settings: options.settings,
-      modelHash: hash,
-      onProgress,
-      provenance: {
-        data: "FSDD",
-        part: `calibration takes ${candidateTakes.join("-")}`,
-        candidateDraws: candidateEntries.length,
-        features: `log-mel ${FEATURE_SHAPE.join("x")}, range [${FEATURE_RANGE.join(", ")}]`,
-      },
-    });
-    x.dispose();
-    profile.provenance.calibrationSeconds = Number(((performance.now() - started) / 1000).toFixed(2));
-    if (options.strength !== undefined) {
-      setStrength(profile, options.strength);
-      return profile;
+    const heldOutX = heldOut ? featuresToTensor(heldOut.features) : undefined;
+    try {
+      return calibrateProfile(
+        split,
+        { x, labels: candidates.labels },
+        heldOut && heldOutX ? { x: heldOutX, labels: heldOut.labels } : undefined,
+        {
+          settings: options.settings,
+          modelHash: hash,
+          strength: options.strength,
+          budgetPoints: options.budgetPoints,
+          onProgress: (done, total) => options.onProgress?.("candidates", done, total),
+          onStrengthProgress: (done, total) => options.onProgress?.("strength", done, total),
+          provenance: {
+            data: "FSDD",
+            part: `calibration takes ${candidateTakes.join("-")}`,
+            candidateDraws: candidateEntries.length,
+            features: `log-mel ${FEATURE_SHAPE.join("x")}, range [${FEATURE_RANGE.join(", ")}]`,
+            ...(heldOut
+              ? { heldOut: `calibration takes ${heldOutTakes.join("-")} (${heldOut.labels.length} clips)` }
+              : {}),
+          },
+        },
+      );
+    } finally {
+      tf.dispose([x, heldOutX].filter((t) => t !== undefined));
     }
-    const heldOutEntries = fsddTakes(dataDir, heldOutTakes);
-    const heldOut = await loadFsddFeatures(
-      heldOutEntries,
-      (d, t) => options.onProgress?.("features (held out)", d, t),
-    );
-    const defense = new NipDefense(split, profile);
-    const heldOutX = featuresToTensor(heldOut.features);
-    profile.strengthCalibration = calibrateStrength(defense, heldOutX, heldOut.labels, {
-      budgetPoints: options.budgetPoints ?? 1,
-      onProgress: (done, total) => options.onProgress?.("strength", done, total),
-    });
-    heldOutX.dispose();
-    defense.dispose();
-    profile.provenance.heldOut = `calibration takes ${
-      heldOutTakes.join("-")
-    } (${heldOutEntries.length} clips)`;
-    setStrength(profile, profile.strengthCalibration.chosen);
-    return profile;
   } finally {
     disposeSplitModel(split);
   }
@@ -144,11 +139,6 @@ export async function calibrateSpeakerProfile(options: SpeakerCalibrationOptions
 export function disposeSplitModel(split: SplitModel): void {
   split.model.dispose();
   split.head.dispose();
-}
-
-function setStrength(profile: NipProfile, strength: number): void {
-  if (profile.settings.scaleRule === "paper") profile.settings.alpha = strength;
-  else profile.settings.rmsStep = strength;
 }
 
 /** Loads the speaker model with its profile as a ready defense, in the features' input range. */

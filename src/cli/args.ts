@@ -45,6 +45,13 @@ export function choiceFlag<T extends string>(name: string, value: string, choice
   return value as T;
 }
 
+/** Parses a comma-separated list flag; an empty list is a {@link UsageError} naming the flag. */
+export function listFlag(name: string, value: string): string[] {
+  const items = value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  if (items.length === 0) throw new UsageError(`--${name}: expected a comma-separated list, got "${value}"`);
+  return items;
+}
+
 /** Runs a task's main function: usage errors and other failures print one clear line and set the exit code. */
 export async function runMain(main: () => Promise<void>): Promise<void> {
   try {

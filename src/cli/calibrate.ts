@@ -11,95 +11,104 @@
 import * as tf from "@tensorflow/tfjs";
 import { BACKEND_NAMES, initBackend } from "../engine/backend.ts";
 import { toTensor } from "../data/dataset.ts";
-import { buildProfile } from "../nip/calibrate.ts";
-import { NipDefense } from "../nip/defense.ts";
-import { calibrateStrength } from "../nip/strength.ts";
-import { keyUsesAllNeurons } from "../nip/profile.ts";
+import { calibrateProfile } from "../nip/calibrate.ts";
+import { keyUsesAllNeurons, type NipProfile } from "../nip/profile.ts";
+import type { NipSettings } from "../nip/types.ts";
 import { saveProfile } from "../profile_io.ts";
 import { DEFAULT_MODEL_DIR, defaultProfileDir, loadSplitModel } from "../pipeline.ts";
 import { choiceFlag, numberFlag, parseFlags, runMain } from "./args.ts";
 import { loadNamedDataset, samplePart } from "./datasets.ts";
 import { createProgress } from "./progress.ts";
 
+/** The NIP flags every calibration task takes. */
+export const NIP_SETTING_FLAGS = {
+  k1: { type: "string", default: "5" },
+  k2: { type: "string", default: "5" },
+  key: { type: "string", default: "knn" },
+  scale: { type: "string", default: "paper" },
+  alpha: { type: "string" },
+  budget: { type: "string", default: "1" },
+  out: { type: "string" },
+  backend: { type: "string", default: "wasm" },
+} as const;
+
+/** Reads {@link NIP_SETTING_FLAGS}: the settings, a fixed strength if `--alpha` is given, the budget. */
+export function nipSettingsFromFlags(
+  flags: { k1: string; k2: string; key: string; scale: string; alpha?: string; budget: string },
+): { settings: Partial<NipSettings>; strength?: number; budgetPoints: number } {
+  return {
+    settings: {
+      k1: numberFlag("k1", flags.k1, 0),
+      k2: numberFlag("k2", flags.k2, 0),
+      keyMode: choiceFlag("key", flags.key, ["knn", "paper"] as const),
+      scaleRule: choiceFlag("scale", flags.scale, ["paper", "rms"] as const),
+    },
+    strength: flags.alpha === undefined ? undefined : numberFlag("alpha", flags.alpha, 0),
+    budgetPoints: numberFlag("budget", flags.budget, 0),
+  };
+}
+
+/** Saves a profile and prints what a user checks first: layer, candidates, template, strength. */
+export async function saveAndSummarize(profile: NipProfile, out: string): Promise<void> {
+  await saveProfile(profile, out);
+  console.log(JSON.stringify(
+    {
+      profile: out,
+      layer: profile.layerName,
+      neurons: profile.neuronCount,
+      candidates: profile.candidateCount,
+      template: profile.template.length,
+      keyUsesAllNeurons: keyUsesAllNeurons(profile),
+      settings: profile.settings,
+      strengthCalibration: profile.strengthCalibration,
+      provenance: profile.provenance,
+    },
+    null,
+    2,
+  ));
+}
+
 async function main(): Promise<void> {
   const flags = parseFlags({
+    ...NIP_SETTING_FLAGS,
     model: { type: "string", default: DEFAULT_MODEL_DIR },
     data: { type: "string", default: "fashion-mnist" },
     candidates: { type: "string", default: "1000" },
     "held-out": { type: "string", default: "1000" },
     layer: { type: "string" },
-    k1: { type: "string", default: "5" },
-    k2: { type: "string", default: "5" },
-    key: { type: "string", default: "knn" },
-    scale: { type: "string", default: "paper" },
-    alpha: { type: "string" },
-    budget: { type: "string", default: "1" },
-    out: { type: "string" },
-    backend: { type: "string", default: "wasm" },
     seed: { type: "string", default: "1" },
   });
   const candidateCount = numberFlag("candidates", flags.candidates, 1);
-  const heldOutCount = flags.alpha === undefined ? numberFlag("held-out", flags["held-out"], 1) : 0;
-  const scaleRule = choiceFlag("scale", flags.scale, ["paper", "rms"] as const);
-  const settings = {
-    k1: numberFlag("k1", flags.k1, 0),
-    k2: numberFlag("k2", flags.k2, 0),
-    keyMode: choiceFlag("key", flags.key, ["knn", "paper"] as const),
-    scaleRule,
-  };
+  const nip = nipSettingsFromFlags(flags);
+  const seed = numberFlag("seed", flags.seed);
   await initBackend(choiceFlag("backend", flags.backend, BACKEND_NAMES));
   const { split, hash } = await loadSplitModel(flags.model, { layerName: flags.layer });
   const { dataset, split: parts } = await loadNamedDataset(flags.data);
-  const seed = numberFlag("seed", flags.seed);
   const calibration = samplePart(dataset, parts, "calibration", candidateCount, { seed });
+  const heldOut = nip.strength === undefined
+    ? samplePart(dataset, parts, "calibration", numberFlag("held-out", flags["held-out"], 1), {
+      seed,
+      skip: candidateCount,
+    })
+    : undefined;
   const progress = createProgress();
-  const started = performance.now();
   const x = toTensor(calibration);
-  const profile = buildProfile(split, x, calibration.labels, {
-    settings,
-    modelHash: hash,
-    onProgress: (done, total) => progress.update("candidates", done, total),
-    provenance: { data: flags.data, part: "calibration", seed, candidateDraws: candidateCount },
-  });
-  x.dispose();
-  const calibrationSeconds = (performance.now() - started) / 1000;
+  const heldOutX = heldOut ? toTensor(heldOut) : undefined;
+  const profile = calibrateProfile(
+    split,
+    { x, labels: calibration.labels },
+    heldOut && heldOutX ? { x: heldOutX, labels: heldOut.labels } : undefined,
+    {
+      ...nip,
+      modelHash: hash,
+      onProgress: (done, total) => progress.update("candidates", done, total),
+      onStrengthProgress: (done, total) => progress.update("strength", done, total),
+      provenance: { data: flags.data, part: "calibration", seed, candidateDraws: candidateCount },
+    },
+  );
   progress.stop();
-  profile.provenance.calibrationSeconds = Number(calibrationSeconds.toFixed(2));
-  profile.provenance.candidatesPerSecond = Number((candidateCount / calibrationSeconds).toFixed(1));
-
-  if (flags.alpha !== undefined) {
-    const strength = numberFlag("alpha", flags.alpha, 0);
-    if (scaleRule === "paper") profile.settings.alpha = strength;
-    else profile.settings.rmsStep = strength;
-  } else {
-    const heldOut = samplePart(dataset, parts, "calibration", heldOutCount, { seed, skip: candidateCount });
-    const defense = new NipDefense(split, profile);
-    const heldOutX = toTensor(heldOut);
-    profile.strengthCalibration = calibrateStrength(defense, heldOutX, heldOut.labels, {
-      budgetPoints: numberFlag("budget", flags.budget, 0),
-      onProgress: (done, total) => progress.update("strength", done, total),
-    });
-    progress.stop();
-    tf.dispose(heldOutX);
-    defense.dispose();
-    if (scaleRule === "paper") profile.settings.alpha = profile.strengthCalibration.chosen;
-    else profile.settings.rmsStep = profile.strengthCalibration.chosen;
-  }
-  const out = flags.out ?? defaultProfileDir(flags.model);
-  await saveProfile(profile, out);
-  const summary = {
-    profile: out,
-    layer: profile.layerName,
-    neurons: profile.neuronCount,
-    candidates: profile.candidateCount,
-    template: profile.template.length,
-    keyUsesAllNeurons: keyUsesAllNeurons(profile),
-    settings: profile.settings,
-    strengthCalibration: profile.strengthCalibration,
-    calibrationSeconds: profile.provenance.calibrationSeconds,
-    candidatesPerSecond: profile.provenance.candidatesPerSecond,
-  };
-  console.log(JSON.stringify(summary, null, 2));
+  tf.dispose([x, heldOutX].filter((t) => t !== undefined));
+  await saveAndSummarize(profile, flags.out ?? defaultProfileDir(flags.model));
 }
 
 if (import.meta.main) await runMain(main);

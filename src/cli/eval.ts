@@ -23,7 +23,7 @@ import { type AdaptiveReport, runAdaptive } from "../eval/adaptive.ts";
 import { resolveSpecs } from "../eval/specs.ts";
 import { inputKindOf } from "../attacks/mod.ts";
 import { DEFAULT_MODEL_DIR, loadPipeline } from "../pipeline.ts";
-import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "./args.ts";
+import { choiceFlag, listFlag, numberFlag, parseFlags, runMain } from "./args.ts";
 import { loadNamedDataset, samplePart } from "./datasets.ts";
 import { createProgress } from "./progress.ts";
 import { runSpeakerEvaluation } from "../../audio/eval_speaker.ts";
@@ -97,12 +97,6 @@ export async function runEvaluation(
   await Deno.writeTextFile(join(options.out, "eval.json"), JSON.stringify(json, null, 2) + "\n");
   await Deno.writeTextFile(join(options.out, "eval.md"), markdown);
   return { report, adaptive: adaptive?.report, markdown };
-}
-
-function listFlag(name: string, value: string): string[] {
-  const items = value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
-  if (items.length === 0) throw new UsageError(`--${name}: expected a comma-separated list, got "${value}"`);
-  return items;
 }
 
 async function main(): Promise<void> {

@@ -10,6 +10,8 @@ import { neuronTemplate } from "./template.ts";
 import { knnKeyNeurons, knnKeys, paperDelta } from "./keys.ts";
 import { frontTailSigns, inversePerturbations } from "./inverse.ts";
 import type { NipProfile } from "./profile.ts";
+import { NipDefense } from "./defense.ts";
+import { calibrateStrength } from "./strength.ts";
 import type { NipSettings, SplitModel } from "./types.ts";
 
 /** Defaults of the paper and of SPEC.md: k1 = k2 = 5, knn keys, Eq. 8 scaling with alpha = 1. */
@@ -156,4 +158,56 @@ export function buildProfile(
     candidateLabels: concat(batches.map((b) => b.labels), (n) => new Int32Array(n)),
     provenance: { calibrationExamples: total, ...options.provenance },
   };
+}
+
+/** Sets the profile's strength: `alpha` for the paper scale rule, the step for the rms rule. */
+export function setStrength(profile: NipProfile, strength: number): void {
+  if (profile.settings.scaleRule === "paper") profile.settings.alpha = strength;
+  else profile.settings.rmsStep = strength;
+}
+
+/** Options of {@link calibrateProfile}: those of {@link buildProfile}, plus how to set the strength. */
+export interface FullCalibrationOptions extends CalibrationOptions {
+  /** A fixed strength; when absent it is picked on `heldOut` (required then). */
+  strength?: number;
+  /** Allowed benign-accuracy loss in percentage points when picking the strength (default 1). */
+  budgetPoints?: number;
+  /** Reports the strength search's progress. */
+  onStrengthProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * The whole preparation stage: candidates from `candidates`, then the strength, fixed or picked on the
+ * held-out benign examples (disjoint from the candidates: the caller's split guarantees it), recorded in
+ * the profile together with the calibration time and throughput.
+ */
+export function calibrateProfile(
+  split: SplitModel,
+  candidates: { x: tf.Tensor; labels: Int32Array },
+  heldOut: { x: tf.Tensor; labels: Int32Array } | undefined,
+  options: FullCalibrationOptions,
+): NipProfile {
+  const started = performance.now();
+  const profile = buildProfile(split, candidates.x, candidates.labels, options);
+  const seconds = (performance.now() - started) / 1000;
+  profile.provenance.calibrationSeconds = Number(seconds.toFixed(2));
+  profile.provenance.candidatesPerSecond = Number((candidates.labels.length / seconds).toFixed(1));
+  if (options.strength !== undefined) {
+    setStrength(profile, options.strength);
+    return profile;
+  }
+  if (!heldOut) {
+    throw new RangeError("picking the strength needs held-out benign examples, or give a fixed strength");
+  }
+  const defense = new NipDefense(split, profile);
+  try {
+    profile.strengthCalibration = calibrateStrength(defense, heldOut.x, heldOut.labels, {
+      budgetPoints: options.budgetPoints ?? 1,
+      onProgress: options.onStrengthProgress,
+    });
+  } finally {
+    defense.dispose();
+  }
+  setStrength(profile, profile.strengthCalibration.chosen);
+  return profile;
 }
