@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { toTensor } from "../src/data/dataset.ts";
-import { buildProfile } from "../src/nip/calibrate.ts";
+import { buildProfile, calibrateProfile } from "../src/nip/calibrate.ts";
 import { NipDefense } from "../src/nip/defense.ts";
 import { calibrateStrength } from "../src/nip/strength.ts";
 import { keyUsesAllNeurons } from "../src/nip/profile.ts";
@@ -117,4 +117,27 @@ Deno.test("calibrateStrength picks the largest strength within the benign-accura
   assert.equal(result.heldOut, 200);
   heldOut.dispose();
   defense.dispose();
+});
+
+Deno.test("calibrateProfile sets a fixed strength, or picks and records one on held-out examples", () => {
+  const candidates = {
+    x: toTensor(fixture.calibration, 0, 100),
+    labels: fixture.calibration.labels.slice(0, 100),
+  };
+  const heldOut = {
+    x: toTensor(fixture.calibration, 400, 500),
+    labels: fixture.calibration.labels.slice(400, 500),
+  };
+  const fixed = calibrateProfile(fixture.split, candidates, undefined, { modelHash: "f", strength: 0.7 });
+  assert.equal(fixed.settings.alpha, 0.7);
+  assert.equal(fixed.strengthCalibration, undefined);
+  assert.ok(Number(fixed.provenance.candidatesPerSecond) > 0);
+  const rms = calibrateProfile(fixture.split, candidates, heldOut, {
+    modelHash: "f",
+    settings: { scaleRule: "rms" },
+  });
+  assert.equal(rms.settings.rmsStep, rms.strengthCalibration!.chosen);
+  assert.equal(rms.strengthCalibration!.heldOut, 100);
+  assert.throws(() => calibrateProfile(fixture.split, candidates, undefined, { modelHash: "f" }), /held-out/);
+  tf.dispose([candidates.x, heldOut.x]);
 });
