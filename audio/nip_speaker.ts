@@ -18,6 +18,7 @@ import { FEATURE_RANGE, FEATURE_SHAPE } from "./config.ts";
 import { featuresToTensor } from "./features.ts";
 import { type FsddEntry, listFsdd, loadFsddFeatures } from "./fsdd.ts";
 import { SPEAKER_NIP_LAYER } from "./speaker_model.ts";
+import { fsddTrainDir } from "../src/data/shared_data.ts";
 
 /** The committed speaker model. */
 export const SPEAKER_MODEL_DIR = new URL("../models/fsdd-speaker", import.meta.url).pathname;
@@ -26,7 +27,7 @@ export const SPEAKER_MODEL_DIR = new URL("../models/fsdd-speaker", import.meta.u
 export const SPEAKER_PROFILE_DIR = new URL("../models/fsdd-speaker/profile", import.meta.url).pathname;
 
 /** The shared FSDD recordings (takes 5-49). */
-export const FSDD_DIR = new URL("../../shared/data/fsdd/train", import.meta.url).pathname;
+export const FSDD_DIR = fsddTrainDir();
 
 /** Calibration takes that give candidates (inclusive range). */
 export const CANDIDATE_TAKES: readonly [number, number] = [15, 17];

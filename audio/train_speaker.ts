@@ -16,8 +16,9 @@ import { FSDD_SPEAKERS, type LabelledFeatures, listFsdd, loadFsddFeatures } from
 import { listSpeakerFolder, loadSpeakerFolderFeatures, splitSpeakerItems } from "./folder_dataset.ts";
 import { buildSpeakerModel } from "./speaker_model.ts";
 import { speakerAccuracy, trainSpeakerModel } from "./train.ts";
+import { fsddTrainDir } from "../src/data/shared_data.ts";
 
-const DEFAULT_FSDD = new URL("../../shared/data/fsdd/train", import.meta.url).pathname;
+const DEFAULT_FSDD = fsddTrainDir();
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -22,8 +22,9 @@ import { disposeFeatureTwin } from "../audio/features_tf.ts";
 import { fitToClip } from "../audio/clip.ts";
 import { decodeWav } from "../audio/wav.ts";
 import { listFsdd } from "../audio/fsdd.ts";
+import { fsddTrainDir } from "../src/data/shared_data.ts";
 
-const FSDD = "/work/shared/data/fsdd/train";
+const FSDD = fsddTrainDir();
 const MODEL_DIR = new URL("../models/fsdd-speaker", import.meta.url).pathname;
 
 Deno.test("budget conversions use the input's units", () => {

@@ -8,8 +8,9 @@ import { decodeWav } from "../audio/wav.ts";
 import { speakerAccuracy } from "../audio/train.ts";
 import { mulberry32 } from "../src/random.ts";
 import { MEL_BANDS, NUM_FRAMES } from "../audio/config.ts";
+import { fsddTrainDir } from "../src/data/shared_data.ts";
 
-const FSDD = "/work/shared/data/fsdd/train";
+const FSDD = fsddTrainDir();
 const MODEL_DIR = new URL("../models/fsdd-speaker", import.meta.url).pathname;
 
 Deno.test("the registry lists the paper's four audio baselines and the two feature-map ones", () => {

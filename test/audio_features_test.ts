@@ -4,8 +4,9 @@ import { fitToClip, loudestWindowStart, restoreLength } from "../audio/clip.ts";
 import { decodeWav } from "../audio/wav.ts";
 import { CLIP_SAMPLES, FEATURE_RANGE, MEL_BANDS, NUM_FRAMES } from "../audio/config.ts";
 import FFT from "fft.js";
+import { fsddTrainDir } from "../src/data/shared_data.ts";
 
-const FSDD = "/work/shared/data/fsdd/train";
+const FSDD = fsddTrainDir();
 
 Deno.test("featurize gives [frames, bands] log-mel values within FEATURE_RANGE for real FSDD clips", async () => {
   for (const name of ["0_george_10.wav", "7_yweweler_33.wav"]) {

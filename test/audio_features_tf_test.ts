@@ -5,8 +5,9 @@ import { featurize } from "../audio/features.ts";
 import { disposeFeatureTwin, featurizeTensor } from "../audio/features_tf.ts";
 import { fitToClip } from "../audio/clip.ts";
 import { decodeWav } from "../audio/wav.ts";
+import { fsddTrainDir } from "../src/data/shared_data.ts";
 
-const FSDD = "/work/shared/data/fsdd/train";
+const FSDD = fsddTrainDir();
 
 for (const backend of ["wasm", "cpu"] as const) {
   Deno.test(`the tfjs twin matches meyda's features on real FSDD clips (${backend})`, async () => {

@@ -3,6 +3,7 @@ import { decodeMp3, encodeMp3, mp3Compression } from "../audio/baselines/mp3.ts"
 import { fitToClip } from "../audio/clip.ts";
 import { decodeWav } from "../audio/wav.ts";
 import { perturbationSnrDb as snrDb } from "../audio/attack_budgets.ts";
+import { fsddTrainDir } from "../src/data/shared_data.ts";
 
 Deno.test("MP3 encode/decode works under Deno at 8 kHz", async () => {
   const tone = Float32Array.from({ length: 8000 }, (_, i) => 0.5 * Math.sin(2 * Math.PI * 440 * i / 8000));
@@ -15,7 +16,7 @@ Deno.test("MP3 encode/decode works under Deno at 8 kHz", async () => {
 
 Deno.test("MC returns a delay-aligned lossy copy of a real FSDD clip", async () => {
   const clip = fitToClip(
-    decodeWav(await Deno.readFile("/work/shared/data/fsdd/train/5_jackson_31.wav")).samples,
+    decodeWav(await Deno.readFile(`${fsddTrainDir()}/5_jackson_31.wav`)).samples,
   );
   const out = await mp3Compression(clip);
   assert.equal(out.length, clip.length);

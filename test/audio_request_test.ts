@@ -9,8 +9,9 @@ import { perturbationSnrDb } from "../audio/attack_budgets.ts";
 import { CLIP_SAMPLES, FEATURE_SHAPE, MODEL_SAMPLE_RATE } from "../audio/config.ts";
 import { defendSpeakerFeatures, disposeSplitModel, loadSpeakerPipeline } from "../audio/nip_speaker.ts";
 import { patched } from "./audio_fixture.ts";
+import { fsddTrainDir } from "../src/data/shared_data.ts";
 
-const FILE = "/work/shared/data/fsdd/train/3_theo_12.wav";
+const FILE = `${fsddTrainDir()}/3_theo_12.wav`;
 
 function rejects(work: () => unknown, reason: string, message: RegExp): void {
   assert.throws(work, (error: unknown) => {
@@ -75,7 +76,7 @@ Deno.test("NIP-defended audio, featurized again, gets the verdict of the defende
   const baseline = tf.memory().numTensors;
   const names = ["0_george_7.wav", "3_theo_12.wav", "5_lucas_9.wav", "8_yweweler_6.wav", "9_nicolas_13.wav"];
   const inputs = await Promise.all(
-    names.map(async (n) => wavRequestToInput(await Deno.readFile(`/work/shared/data/fsdd/train/${n}`))),
+    names.map(async (n) => wavRequestToInput(await Deno.readFile(`${fsddTrainDir()}/${n}`))),
   );
   const defended = defendSpeakerFeatures(pipeline.defense, inputs.map((i) => i.features));
   const again = inputs.map((input, i) =>

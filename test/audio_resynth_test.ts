@@ -18,8 +18,9 @@ import { resynthesize } from "../audio/resynth.ts";
 import { istft, stft } from "../audio/stft.ts";
 import { decodeWav } from "../audio/wav.ts";
 import { CLIP_SAMPLES, FEATURE_RANGE, MEL_BANDS } from "../audio/config.ts";
+import { fsddTrainDir } from "../src/data/shared_data.ts";
 
-const FSDD = "/work/shared/data/fsdd/train";
+const FSDD = fsddTrainDir();
 const MODEL_DIR = new URL("../models/fsdd-speaker", import.meta.url).pathname;
 
 async function clipOf(name: string): Promise<Float32Array> {

@@ -8,8 +8,9 @@ import { augmentFeatures, speakerAccuracy, trainSpeakerModel } from "../audio/tr
 import { mulberry32 } from "../src/random.ts";
 import { featurize } from "../audio/features.ts";
 import { MEL_BANDS, NUM_FRAMES } from "../audio/config.ts";
+import { fsddTrainDir } from "../src/data/shared_data.ts";
 
-const FSDD = "/work/shared/data/fsdd/train";
+const FSDD = fsddTrainDir();
 const MODEL_DIR = new URL("../models/fsdd-speaker", import.meta.url).pathname;
 
 Deno.test("FSDD names parse and takes split into disjoint train / calibration / validation", () => {

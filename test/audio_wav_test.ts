@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { decodeWav, encodeWav, MAX_CHANNELS, parseWavHeader } from "../audio/wav.ts";
 import { AudioInputError } from "../audio/errors.ts";
+import { fsddTrainDir } from "../src/data/shared_data.ts";
 
-const FSDD = "/work/shared/data/fsdd/train";
+const FSDD = fsddTrainDir();
 
 function tone(length: number, rate: number, hz: number, amplitude = 0.5): Float32Array {
   return Float32Array.from({ length }, (_, i) => amplitude * Math.sin(2 * Math.PI * hz * i / rate));

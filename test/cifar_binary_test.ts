@@ -8,11 +8,11 @@ import {
   loadGtsrb,
   readCifarBinary,
   readClassNames,
-  sharedDataDir,
   splitCifar10,
   splitGtsrbByTrack,
 } from "../src/data/cifar_binary.ts";
 import { checkSplit } from "../src/data/splits.ts";
+import { sharedDataDir } from "../src/data/shared_data.ts";
 import { classCounts, subset } from "../src/data/dataset.ts";
 
 const DATA = sharedDataDir();

@@ -2,11 +2,12 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../src/engine/backend.ts";
 import { COMPOSED_WASM_KERNELS, registerComposedWasmKernels } from "../src/engine/kernels.ts";
+import { sharedDataDir } from "../src/data/shared_data.ts";
 
 await initBackend("wasm");
 
 const TOLERANCE = 1e-4;
-const CIFAR_BATCH = "/work/shared/data/cifar10/data_batch_1.bin";
+const CIFAR_BATCH = `${sharedDataDir()}/cifar10/data_batch_1.bin`;
 const CIFAR_RECORD_BYTES = 3073;
 
 type Shape4 = [number, number, number, number];

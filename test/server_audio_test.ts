@@ -25,8 +25,9 @@ import { createUpstream } from "../src/server/upstream_factory.ts";
 import { startOipServer } from "../src/upstream/oip_server.ts";
 import { encodePng } from "../src/image/codec.ts";
 import { patched, pcm16Wav } from "./audio_fixture.ts";
+import { fsddTrainDir } from "../src/data/shared_data.ts";
 
-const FSDD_DIR = "/work/shared/data/fsdd/train";
+const FSDD_DIR = fsddTrainDir();
 const FSDD_FILE = `${FSDD_DIR}/3_theo_12.wav`;
 const THEO = 4; // label order of models/fsdd-speaker/training.json
 const haveFsdd = (() => {

@@ -17,6 +17,7 @@ import { FEATURE_RANGE, FEATURE_SHAPE } from "../audio/config.ts";
 import { SPEAKER_MODEL_DIR } from "../audio/nip_speaker.ts";
 import { wavRequestToInput } from "../audio/request.ts";
 import { UpstreamError } from "../src/upstream/types.ts";
+import { fsddTrainDir } from "../src/data/shared_data.ts";
 
 await initBackend("wasm");
 const fashion = await loadFashionMnist();
@@ -147,7 +148,7 @@ Deno.test("raw BYTES elements round-trip and a bad length is caught", () => {
 
 Deno.test("the wav payload sends one BYTES element per WAV and reads the WAV-reading model's scores", async () => {
   const speaker = await loadLayersModel(SPEAKER_MODEL_DIR);
-  const FSDD = "/work/shared/data/fsdd/train";
+  const FSDD = fsddTrainDir();
   const wavs = await Promise.all(
     ["3_theo_12.wav", "0_george_10.wav", "7_yweweler_33.wav"].map((f) => Deno.readFile(`${FSDD}/${f}`)),
   );

@@ -1,6 +1,6 @@
 /**
  * Reader for the CIFAR-10 binary record layout, used by the CIFAR-10 and GTSRB files in
- * `/work/shared/data` (see their PROVENANCE.md), plus the splits for both.
+ * `../shared/data` (see `shared_data.ts`) (see their PROVENANCE.md), plus the splits for both.
  *
  * A file is a sequence of 3,073-byte records with no header: 1 label byte, then the 32x32 red plane,
  * green plane and blue plane (1,024 bytes each, row-major). Records are converted from planar CHW bytes
@@ -19,6 +19,7 @@
  * @module
  */
 import { type Dataset, validateDataset } from "./dataset.ts";
+import { sharedDataDir } from "./shared_data.ts";
 import { fractionCounts, groupedSplit, type PartCounts, type Split, stratifiedSplit } from "./splits.ts";
 
 /** Bytes per record: 1 label + 3 x 1,024 pixels. */
@@ -32,15 +33,6 @@ export const GTSRB_FRAMES_PER_TRACK = 15;
 export const CIFAR10_SPLIT_SEED = 20240613;
 /** Seed of the GTSRB by-track split. */
 export const GTSRB_SPLIT_SEED = 20240614;
-
-/** Root of the shared data folder: `$NIP_DATA_DIR` if set, else `/work/shared/data`. */
-export function sharedDataDir(): string {
-  try {
-    return Deno.env.get("NIP_DATA_DIR") ?? "/work/shared/data";
-  } catch {
-    return "/work/shared/data"; // no --allow-env
-  }
-}
 
 /** Reads a class-name file: one name per line, blank lines ignored. */
 export async function readClassNames(path: string): Promise<string[]> {
