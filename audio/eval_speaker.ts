@@ -28,8 +28,8 @@ import { BACKEND_NAMES, type BackendName } from "../src/engine/backend.ts";
 import { changeNorms, finiteMean } from "../src/eval/metrics.ts";
 import { agreement, randomCandidateControl, randomNoiseControl } from "../src/eval/controls.ts";
 import { mulberry32 } from "../src/random.ts";
-import { verdict } from "../src/eval/report.ts";
-import type { AttackRow } from "../src/eval/harness.ts";
+import { num, pct, verdict } from "../src/eval/report.ts";
+import { type AttackRow, profileSummary } from "../src/eval/harness.ts";
 import type { NipDefense } from "../src/nip/defense.ts";
 import type { Pipeline } from "../src/pipeline.ts";
 import { choiceFlag, listFlag, numberFlag, parseFlags, runMain, UsageError } from "../src/cli/args.ts";
@@ -542,23 +542,9 @@ export async function evaluateSpeaker(
     benign,
     rows,
     timing: measureTiming(defense, clips, resolved.timingClips),
-    profile: {
-      layer: defense.profile.layerName,
-      candidates: defense.candidateCount,
-      keyMode: defense.profile.settings.keyMode,
-      scaleRule: defense.scaleRule,
-      strength: defense.strength,
-    },
+    profile: profileSummary(defense),
     baselines: baselines.map((b) => ({ name: b.name, domain: b.domain, description: b.description })),
   };
-}
-
-function pct(value: number | undefined): string {
-  return value === undefined || Number.isNaN(value) ? "–" : `${(value * 100).toFixed(1)}%`;
-}
-
-function num(value: number, digits = 1): string {
-  return Number.isFinite(value) ? value.toFixed(digits) : "–";
 }
 
 /** NIP's verdict against its two controls, with the image report's rule (>= 2 pp above both). */
@@ -581,7 +567,7 @@ export function renderSpeakerMarkdown(
   const { benign, timing, profile } = report;
   const perturbation = (row: SpeakerAttackRow) =>
     row.domain === "waveform"
-      ? `SNR ${num(row.perturbation.snrDb)} dB, L_inf ${num(row.perturbation.linfInt16, 0)} steps`
+      ? `SNR ${num(row.perturbation.snrDb, 1)} dB, L_inf ${num(row.perturbation.linfInt16, 0)} steps`
       : `L_inf ${num(row.perturbation.featureLinf, 2)} ln-units`;
   const lines = [
     `## ${title}`,

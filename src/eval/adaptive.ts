@@ -30,6 +30,7 @@ import { rAla } from "../adaptive/r_ala.ts";
 import { sAla } from "../adaptive/s_ala.ts";
 import { saa, type SaaResult } from "../adaptive/saa.ts";
 import type { NipDefense } from "../nip/defense.ts";
+import { num, pct } from "./report.ts";
 
 /** What an adaptive attack runs against. */
 export type AdaptiveAgainst = "defended" | "model";
@@ -542,14 +543,6 @@ export function adaptiveSuite(
   return { specs, unavailable };
 }
 
-function pct(value: number): string {
-  return Number.isNaN(value) ? "–" : `${(value * 100).toFixed(1)}%`;
-}
-
-function num(value: number, digits = 3): string {
-  return Number.isFinite(value) ? value.toFixed(digits) : "–";
-}
-
 /** Renders an adaptive report as Markdown: robust accuracy first, every number with its budget. */
 export function renderAdaptiveMarkdown(report: AdaptiveReport, title = "NIP under adaptive attacks"): string {
   const { profile } = report;
@@ -583,7 +576,9 @@ export function renderAdaptiveMarkdown(report: AdaptiveReport, title = "NIP unde
         `**${pct(row.robustAccuracy)}** | ${pct(row.successRate)} | ${pct(row.asrBare)} | ${
           pct(row.asrDefended)
         } | ` +
-        `${paper} | ${onAdversarial} | ${num(row.meanDistance)} / ${num(row.maxDistance)} ${row.norm} | ` +
+        `${paper} | ${onAdversarial} | ${num(row.meanDistance, 3)} / ${
+          num(row.maxDistance, 3)
+        } ${row.norm} | ` +
         `${num(row.meanQueries, 0)} | ${num(row.msPerExample, 1)} |`,
     );
   }

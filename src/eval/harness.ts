@@ -272,12 +272,17 @@ export async function evaluate(
   return {
     benign,
     rows,
-    profile: {
-      layer: defense.profile.layerName,
-      candidates: defense.candidateCount,
-      keyMode: defense.profile.settings.keyMode,
-      scaleRule: defense.scaleRule,
-      strength: defense.strength,
-    },
+    profile: profileSummary(defense),
+  };
+}
+
+/** What a report says about the defense it measured. */
+export function profileSummary(defense: NipDefense): EvalReport["profile"] {
+  return {
+    layer: defense.profile.layerName,
+    candidates: defense.candidateCount,
+    keyMode: defense.profile.settings.keyMode,
+    scaleRule: defense.scaleRule,
+    strength: defense.strength,
   };
 }

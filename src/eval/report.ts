@@ -6,11 +6,13 @@
  */
 import type { AttackRow, EvalReport } from "./harness.ts";
 
-function pct(value: number | undefined): string {
+/** A rate as a percentage with one decimal; "–" when missing or NaN. */
+export function pct(value: number | undefined): string {
   return value === undefined || Number.isNaN(value) ? "–" : `${(value * 100).toFixed(1)}%`;
 }
 
-function num(value: number, digits = 2): string {
+/** A number with `digits` decimals; "–" when not finite. */
+export function num(value: number, digits: number): string {
   return Number.isFinite(value) ? value.toFixed(digits) : "–";
 }
 
@@ -65,8 +67,8 @@ export function renderMarkdown(report: EvalReport, title = "NIP evaluation"): st
         `${pct(row.controls.randomNoise)} | ${pct(row.controls.randomCandidate)} | ${
           pct(benign.accuracyAfterDefense)
         } | ` +
-        `${pct(row.dsrNipN)} | ${num(row.psnr, 1)} | ${num(row.tknc)} | ` +
-        `${num(row.defenseChange.l2)} / ${num(row.defenseChange.linf)} | ${verdict(row)} |`,
+        `${pct(row.dsrNipN)} | ${num(row.psnr, 1)} | ${num(row.tknc, 2)} | ` +
+        `${num(row.defenseChange.l2, 2)} / ${num(row.defenseChange.linf, 2)} | ${verdict(row)} |`,
     );
   }
   return lines.join("\n") + "\n";
