@@ -92,12 +92,14 @@ function predict(model: tf.LayersModel, x: tf.Tensor): Int32Array {
   return tf.tidy(() => (model.predict(x) as tf.Tensor).argMax(1).dataSync() as Int32Array);
 }
 
+/** Benign accuracy before / after defense, and the bare predictions (every attack starts from them). */
 function benignSummary(
   defense: NipDefense,
   x: tf.Tensor,
   labels: Int32Array,
   batchSize: number,
-): BenignSummary {
+): { summary: BenignSummary; bare: Int32Array } {
+  const allBare = new Int32Array(labels.length);
   let correct = 0;
   let correctAfter = 0;
   let flips = 0;
@@ -106,6 +108,7 @@ function benignSummary(
   for (const [start, size] of batches(labels.length, batchSize)) {
     const batch = x.slice(start, size);
     const [bare, bareTime] = timed(() => predict(defense.split.model, batch));
+    allBare.set(bare, start);
     const [outcome, defenseTime] = timed(() => defense.defendBatch(batch));
     outcome.defended.dispose();
     batch.dispose();
@@ -118,7 +121,7 @@ function benignSummary(
     }
   }
   const n = labels.length;
-  return {
+  const summary = {
     examples: n,
     accuracy: correct / n,
     accuracyAfterDefense: correctAfter / n,
@@ -126,31 +129,34 @@ function benignSummary(
     msPerExampleDefense: defenseMs / n,
     msPerExampleBare: bareMs / n,
   };
+  return { summary, bare: allBare };
 }
 
 function gatherRows(x: tf.Tensor, indices: ArrayLike<number>): tf.Tensor {
   return tf.tidy(() => x.gather(tf.tensor1d(Int32Array.from(indices), "int32")));
 }
 
+/** The correctly classified test examples every attack starts from, with their true labels. */
+interface AttackPool {
+  benign: tf.Tensor4D;
+  trueLabels: Int32Array;
+}
+
 async function evaluateAttack(
   defense: NipDefense,
-  x: tf.Tensor4D,
-  labels: Int32Array,
+  pool: AttackPool,
   spec: AttackSpec,
   options: Required<Omit<EvalOptions, "onProgress">> & Pick<EvalOptions, "onProgress">,
 ): Promise<AttackRow> {
   const { split } = defense;
+  const { benign, trueLabels } = pool;
   const target = targetFromModel(split.model, { inputRange: split.inputRange });
-  const bare = predict(split.model, x);
-  const correct = Array.from(labels.keys()).filter((i) => bare[i] === labels[i]);
-  const benign = gatherRows(x, correct) as tf.Tensor4D;
-  const trueLabels = Int32Array.from(correct, (i) => labels[i]);
   const random = mulberry32(options.seed);
 
   const advParts: tf.Tensor[] = [];
   const successIdx: number[] = [];
   let attackMs = 0;
-  const plan = batches(correct.length, options.batchSize);
+  const plan = batches(trueLabels.length, options.batchSize);
   for (const [k, [start, size]] of plan.entries()) {
     const batch = benign.slice(start, size);
     const t0 = performance.now();
@@ -178,25 +184,25 @@ async function evaluateAttack(
     budget: spec.budget.label ?? `${spec.attack.norm} ${spec.budget.epsilon}`,
     budgetSource: spec.budget.source ?? "custom",
     epsilon: spec.budget.epsilon,
-    attacked: correct.length,
+    attacked: trueLabels.length,
     adversarial: successIdx.length,
-    asr: correct.length === 0 ? NaN : successIdx.length / correct.length,
+    asr: trueLabels.length === 0 ? NaN : successIdx.length / trueLabels.length,
     dsr: {},
     dsrNipN: NaN,
     controls: { randomNoise: NaN, randomCandidate: NaN },
     psnr: NaN,
     tknc: NaN,
     defenseChange: { l2: NaN, linf: NaN },
-    msPerExample: { attack: correct.length === 0 ? NaN : attackMs / correct.length, defense: NaN, bare: NaN },
+    msPerExample: {
+      attack: trueLabels.length === 0 ? NaN : attackMs / trueLabels.length,
+      defense: NaN,
+      bare: NaN,
+    },
   };
-  if (successIdx.length === 0) {
-    benign.dispose();
-    return row;
-  }
+  if (successIdx.length === 0) return row;
   const adversarial = tf.concat(advParts);
   tf.dispose(advParts);
   const twins = gatherRows(benign, successIdx);
-  benign.dispose();
   const advLabels = Int32Array.from(successIdx, (i) => trueLabels[i]);
 
   const sums = {
@@ -266,11 +272,20 @@ export async function evaluate(
     noiseDraws: options.noiseDraws ?? 5,
     onProgress: options.onProgress,
   };
-  const benign = benignSummary(defense, x, labels, resolved.batchSize);
+  const { summary, bare } = benignSummary(defense, x, labels, resolved.batchSize);
+  const correct = Array.from(labels.keys()).filter((i) => bare[i] === labels[i]);
+  const pool = {
+    benign: gatherRows(x, correct) as tf.Tensor4D,
+    trueLabels: Int32Array.from(correct, (i) => labels[i]),
+  };
   const rows: AttackRow[] = [];
-  for (const spec of specs) rows.push(await evaluateAttack(defense, x, labels, spec, resolved));
+  try {
+    for (const spec of specs) rows.push(await evaluateAttack(defense, pool, spec, resolved));
+  } finally {
+    pool.benign.dispose();
+  }
   return {
-    benign,
+    benign: summary,
     rows,
     profile: profileSummary(defense),
   };
