@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { toTensor } from "../src/data/dataset.ts";
-import { buildProfile } from "../src/nip/calibrate.ts";
-import { NipDefense } from "../src/nip/defense.ts";
 import {
   attackLoss,
   getAttack,
@@ -11,15 +9,9 @@ import {
   targetFromModel,
 } from "../src/attacks/mod.ts";
 import { defendedTarget } from "../src/adaptive/mod.ts";
-import { nipFixture } from "./nip_fixture.ts";
+import { adaptiveFixture } from "./adaptive_fixture.ts";
 
-const fixture = await nipFixture();
-const calibrationX = toTensor(fixture.calibration, 0, 400);
-const profile = buildProfile(fixture.split, calibrationX, fixture.calibration.labels.slice(0, 400), {
-  modelHash: "f",
-});
-calibrationX.dispose();
-const defense = new NipDefense(fixture.split, profile);
+const { fixture, profile, defense } = await adaptiveFixture();
 
 Deno.test("the defended target's scores are the defended pipeline's", () => {
   const before = tf.memory().numTensors;

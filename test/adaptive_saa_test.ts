@@ -1,19 +1,11 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { toTensor } from "../src/data/dataset.ts";
-import { buildProfile } from "../src/nip/calibrate.ts";
-import { NipDefense } from "../src/nip/defense.ts";
 import { computeDistances, getAttack, misclassification, targetFromModel } from "../src/attacks/mod.ts";
 import { saa } from "../src/adaptive/mod.ts";
-import { nipFixture } from "./nip_fixture.ts";
+import { adaptiveFixture } from "./adaptive_fixture.ts";
 
-const fixture = await nipFixture();
-const calibrationX = toTensor(fixture.calibration, 0, 400);
-const profile = buildProfile(fixture.split, calibrationX, fixture.calibration.labels.slice(0, 400), {
-  modelHash: "f",
-});
-calibrationX.dispose();
-const defense = new NipDefense(fixture.split, profile);
+const { fixture, defense } = await adaptiveFixture();
 const model = targetFromModel(fixture.split.model);
 
 Deno.test("SAA attacks again exactly the examples NIP defended successfully", async () => {

@@ -1,22 +1,21 @@
 import assert from "node:assert/strict";
-import * as tf from "@tensorflow/tfjs";
 import { auna } from "../src/attacks/auna.ts";
 import { misclassification } from "../src/attacks/criteria.ts";
-import { assertValidResult, fashionFixture, rate } from "./attacks_fixture.ts";
+import { assertAttacksValid, assertValidResult, fashionFixture, rate } from "./attacks_fixture.ts";
 
 Deno.test("auna flips labels with growing uniform noise on a label-only target; bounded queries; no leaks", async () => {
   const fixture = await fashionFixture({ testCount: 30 });
-  const blackBox = { ...fixture.target, differentiable: false };
-  const baseline = tf.memory().numTensors;
-  const criterion = misclassification(fixture.test.y);
-  const result = await auna({ steps: 50 }).run(blackBox, fixture.test.x, criterion, { epsilon: Infinity });
-  const success = await assertValidResult(blackBox, fixture.test.x, criterion, "l2", Infinity, result);
-  assert.ok(success > 0.8, `success ${success}`);
-  for (let i = 0; i < result.queries.length; i++) {
-    assert.ok(result.queries[i] >= 2 && result.queries[i] <= 50 + 1);
-  }
-  result.adversarial.dispose();
-  assert.equal(tf.memory().numTensors, baseline);
+  const attack = auna({ steps: 50 });
+  assert.equal(attack.norm, "l2");
+  await assertAttacksValid(fixture, [[attack, Infinity]], {
+    minSuccess: 0.8,
+    target: { ...fixture.target, differentiable: false },
+    check: (result) => {
+      for (let i = 0; i < result.queries.length; i++) {
+        assert.ok(result.queries[i] >= 2 && result.queries[i] <= 50 + 1);
+      }
+    },
+  });
   fixture.dispose();
 });
 

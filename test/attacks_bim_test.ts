@@ -3,27 +3,16 @@ import * as tf from "@tensorflow/tfjs";
 import { bim, bimL2 } from "../src/attacks/bim.ts";
 import { fgsm } from "../src/attacks/fgsm.ts";
 import { misclassification } from "../src/attacks/criteria.ts";
-import { assertValidResult, fashionFixture, rate } from "./attacks_fixture.ts";
+import { assertAttacksValid, fashionFixture, rate } from "./attacks_fixture.ts";
 
 Deno.test("bim (L_inf and L2) respects the norm bound and the range; successes are misclassified; no leaks", async () => {
   const fixture = await fashionFixture();
-  const baseline = tf.memory().numTensors;
-  const criterion = misclassification(fixture.test.y);
-  for (const [attack, epsilon] of [[bim(), 0.1], [bimL2(), 2]] as const) {
-    const result = await attack.run(fixture.target, fixture.test.x, criterion, { epsilon });
-    const success = await assertValidResult(
-      fixture.target,
-      fixture.test.x,
-      criterion,
-      attack.norm,
-      epsilon,
-      result,
-    );
-    assert.ok(success > 0.5, `${attack.name} success ${success}`);
-    for (const q of result.queries) assert.equal(q, 11);
-    result.adversarial.dispose();
-  }
-  assert.equal(tf.memory().numTensors, baseline);
+  await assertAttacksValid(fixture, [[bim(), 0.1], [bimL2(), 2]], {
+    minSuccess: 0.5,
+    check: (result) => {
+      for (const q of result.queries) assert.equal(q, 11);
+    },
+  });
   fixture.dispose();
 });
 

@@ -2,40 +2,20 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { deepFool, deepFoolLinf } from "../src/attacks/deepfool.ts";
 import { misclassification, targetedMisclassification } from "../src/attacks/criteria.ts";
-import { targetFromModel } from "../src/attacks/target.ts";
-import {
-  assertValidResult,
-  correctOnly,
-  fashionFixture,
-  loadFashion,
-  rate,
-  setup,
-  trainModel,
-} from "./attacks_fixture.ts";
+import { assertAttacksValid, assertValidResult, fashionFixture, LINEAR, rate } from "./attacks_fixture.ts";
 
 Deno.test("deepfool (L2, L_inf) finds small adversarials within range; successes misclassified; no leaks", async () => {
   const fixture = await fashionFixture();
-  const baseline = tf.memory().numTensors;
-  const criterion = misclassification(fixture.test.y);
-  for (const attack of [deepFool(), deepFoolLinf()]) {
-    const result = await attack.run(fixture.target, fixture.test.x, criterion, { epsilon: Infinity });
-    const success = await assertValidResult(
-      fixture.target,
-      fixture.test.x,
-      criterion,
-      attack.norm,
-      Infinity,
-      result,
-    );
-    assert.ok(success > 0.9, `${attack.name} success ${success}`);
-    const median = Array.from(result.distances[attack.norm]).sort((a, b) =>
-      a - b
-    )[result.success.length >> 1];
-    assert.ok(median < (attack.norm === "l2" ? 1.5 : 0.1), `${attack.name} median distance ${median}`);
-    for (const q of result.queries) assert.ok(q >= 3 && q <= 1 + 2 * 50 + 1);
-    result.adversarial.dispose();
-  }
-  assert.equal(tf.memory().numTensors, baseline);
+  await assertAttacksValid(fixture, [[deepFool(), Infinity], [deepFoolLinf(), Infinity]], {
+    minSuccess: 0.9,
+    check: (result, attack) => {
+      const median = Array.from(result.distances[attack.norm]).sort((a, b) =>
+        a - b
+      )[result.success.length >> 1];
+      assert.ok(median < (attack.norm === "l2" ? 1.5 : 0.1), `${attack.name} median distance ${median}`);
+      for (const q of result.queries) assert.ok(q >= 3 && q <= 1 + 2 * 50 + 1);
+    },
+  });
   fixture.dispose();
 });
 
@@ -69,13 +49,10 @@ Deno.test("deepfool with a finite epsilon is restricted to it; success grows wit
 });
 
 Deno.test("deepfool on a linear model is the closed-form step to the nearest hyperplane", async () => {
-  await setup();
-  const train = await loadFashion(100, 0);
-  const model = await trainModel(train, 10, { hidden: 0, epochs: 3 });
-  train.x.dispose();
+  const fixture = await fashionFixture({ ...LINEAR, trainPerClass: 100, testPerClass: 2, testCount: 12 });
+  const { model, test } = fixture;
   // A wide declared range so clipping plays no part: the closed form is exact.
-  const target = { ...targetFromModel(model), inputRange: [-1e3, 1e3] as [number, number] };
-  const test = await correctOnly(target, await loadFashion(2, 1000), 12);
+  const target = { ...fixture.target, inputRange: [-1e3, 1e3] as [number, number] };
   const overshoot = 0.02;
   for (
     const [attack, norm] of [[deepFool({ overshoot }), "l2"], [deepFoolLinf({ overshoot }), "linf"]] as const
@@ -121,6 +98,5 @@ Deno.test("deepfool on a linear model is the closed-form step to the nearest hyp
     }
     result.adversarial.dispose();
   }
-  test.x.dispose();
-  model.dispose();
+  fixture.dispose();
 });

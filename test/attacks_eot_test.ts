@@ -4,7 +4,7 @@ import { eot, eotTarget, transforms } from "../src/attacks/eot.ts";
 import { pgdL2 } from "../src/attacks/pgd.ts";
 import { misclassification } from "../src/attacks/criteria.ts";
 import { Rng } from "../src/attacks/rng.ts";
-import { assertValidResult, fashionFixture, predict } from "./attacks_fixture.ts";
+import { assertAttacksValid, fashionFixture, predict } from "./attacks_fixture.ts";
 import type { AttackTarget } from "../src/attacks/types.ts";
 
 async function survivalRate(
@@ -27,20 +27,19 @@ async function survivalRate(
 
 Deno.test("eot over Gaussian noise: bound and range hold, success is decided on the real target, no leaks", async () => {
   const fixture = await fashionFixture({ testCount: 20 });
-  const baseline = tf.memory().numTensors;
-  const criterion = misclassification(fixture.test.y);
   const attack = eot(pgdL2({ steps: 10, relStepSize: 0.25 }), {
     transform: transforms.gaussianNoise(0.3),
     samples: 4,
   });
   assert.equal(attack.name, "eot-pgd-l2");
-  const result = await attack.run(fixture.target, fixture.test.x, criterion, { epsilon: 2.5 });
-  const success = await assertValidResult(fixture.target, fixture.test.x, criterion, "l2", 2.5, result);
-  assert.ok(success > 0.5, `success ${success}`);
-  // Each wrapped query costs `samples` real queries, plus the final check on the real target.
-  for (const q of result.queries) assert.equal(q, (10 + 1) * 4 + 1);
-  result.adversarial.dispose();
-  assert.equal(tf.memory().numTensors, baseline);
+  assert.equal(attack.norm, "l2");
+  await assertAttacksValid(fixture, [[attack, 2.5]], {
+    minSuccess: 0.5,
+    check: (result) => {
+      // Each wrapped query costs `samples` real queries, plus the final check on the real target.
+      for (const q of result.queries) assert.equal(q, (10 + 1) * 4 + 1);
+    },
+  });
   fixture.dispose();
 });
 

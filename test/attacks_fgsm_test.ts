@@ -2,37 +2,15 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { fgm, fgsm } from "../src/attacks/fgsm.ts";
 import { misclassification } from "../src/attacks/criteria.ts";
-import { targetFromModel } from "../src/attacks/target.ts";
-import {
-  assertValidResult,
-  correctOnly,
-  fashionFixture,
-  loadFashion,
-  rate,
-  setup,
-  trainModel,
-} from "./attacks_fixture.ts";
+import { assertAttacksValid, assertValidResult, fashionFixture, LINEAR, rate } from "./attacks_fixture.ts";
 
 Deno.test("fgsm and fgm-l2 respect the norm bound and the input range; successes are misclassified", async () => {
   const fixture = await fashionFixture();
-  const baseline = tf.memory().numTensors;
-  const criterion = misclassification(fixture.test.y);
-  for (const [attack, epsilon] of [[fgsm(), 0.1], [fgm(), 1.5]] as const) {
-    const result = await attack.run(fixture.target, fixture.test.x, criterion, { epsilon });
-    const success = await assertValidResult(
-      fixture.target,
-      fixture.test.x,
-      criterion,
-      attack.norm,
-      epsilon,
-      result,
-    );
-    assert.ok(success > 0.3, `${attack.name} success ${success}`);
+  await assertAttacksValid(fixture, [[fgsm(), 0.1], [fgm(), 1.5]], {
+    minSuccess: 0.3,
     // One gradient query and one final check per example.
-    assert.deepEqual([...new Set(result.queries)], [2]);
-    result.adversarial.dispose();
-  }
-  assert.equal(tf.memory().numTensors, baseline);
+    check: (result) => assert.deepEqual([...new Set(result.queries)], [2]),
+  });
   fixture.dispose();
 });
 
@@ -63,12 +41,9 @@ Deno.test("fgsm success grows with epsilon; the paper's epsilon search never doe
 });
 
 Deno.test("fgsm on a two-class linear model is eps * sign(w_other - w_true), clipped", async () => {
-  await setup();
   // T-shirt (0) vs trouser (1): logits z = W^T x + b; the CE gradient is p_other * (w_other - w_true).
-  const train = await loadFashion(300, 0, [0, 1]);
-  const model = await trainModel(train, 2, { hidden: 0, epochs: 3 });
-  const target = targetFromModel(model);
-  const test = await correctOnly(target, await loadFashion(20, 1000, [0, 1]));
+  const fixture = await fashionFixture({ ...LINEAR, classes: [0, 1], trainPerClass: 300, testPerClass: 20 });
+  const { model, target, test } = fixture;
   const epsilon = 0.07;
   const result = await fgsm().run(target, test.x, misclassification(test.y), { epsilon });
   const kernel = (await model.layers[1].getWeights()[0].data()) as Float32Array; // [784, 2]
@@ -99,16 +74,13 @@ Deno.test("fgsm on a two-class linear model is eps * sign(w_other - w_true), cli
     }
   }
   assert.ok(compared > 0.9 * kept * 784, `compared ${compared}`);
-  tf.dispose([result.adversarial, test.x, train.x]);
-  model.dispose();
+  result.adversarial.dispose();
+  fixture.dispose();
 });
 
 Deno.test("fgsm on a ten-class linear model is eps * sign(sum_k p_k w_k - w_true), clipped", async () => {
-  await setup();
-  const train = await loadFashion(100, 0);
-  const model = await trainModel(train, 10, { hidden: 0, epochs: 3 });
-  const target = targetFromModel(model);
-  const test = await correctOnly(target, await loadFashion(3, 1000), 20);
+  const fixture = await fashionFixture({ ...LINEAR, trainPerClass: 100, testPerClass: 3, testCount: 20 });
+  const { model, target, test } = fixture;
   const epsilon = 0.03;
   const result = await fgsm().run(target, test.x, misclassification(test.y), { epsilon });
   const kernel = (await model.layers[1].getWeights()[0].data()) as Float32Array; // [784, 10]
@@ -129,8 +101,8 @@ Deno.test("fgsm on a ten-class linear model is eps * sign(sum_k p_k w_k - w_true
   }
   assert.ok(compared > 0.9 * test.y.length * 784);
   assert.ok(agree / compared > 0.9999, `agreement ${agree}/${compared}`);
-  tf.dispose([result.adversarial, probabilities, test.x, train.x]);
-  model.dispose();
+  tf.dispose([result.adversarial, probabilities]);
+  fixture.dispose();
 });
 
 Deno.test("fgsm rejects bad budgets, mismatched criteria and non-differentiable targets with clear errors", async () => {

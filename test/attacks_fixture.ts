@@ -7,9 +7,16 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/engine/backend.ts";
 import { targetFromModel } from "../src/attacks/target.ts";
-import type { AttackResult, AttackTarget, Criterion, Norm } from "../src/attacks/types.ts";
+import type {
+  Attack,
+  AttackBudget,
+  AttackResult,
+  AttackTarget,
+  Criterion,
+  Norm,
+} from "../src/attacks/types.ts";
 import { computeDistances } from "../src/attacks/norms.ts";
-import { isAdversarial } from "../src/attacks/criteria.ts";
+import { isAdversarial, misclassification } from "../src/attacks/criteria.ts";
 import assert from "node:assert/strict";
 import { loadFashionMnist } from "../src/data/fashion_mnist.ts";
 import { fashionMnistSplit, type SplitPart } from "../src/data/splits.ts";
@@ -152,19 +159,45 @@ export async function correctOnly(target: AttackTarget, batch: Batch, limit = In
   return { x, y: Int32Array.from(keep, (i) => batch.y[i]) };
 }
 
+/** Options of {@link fashionFixture}: training options plus which images train and test it. */
+export interface FixtureOptions extends TrainOptions {
+  /** Training images per class, from the start of the training split (default 200). */
+  trainPerClass?: number;
+  /** At most this many correctly classified test images are kept (default 40). */
+  testCount?: number;
+  /** Classes used, relabelled 0..k-1 in this order (default all ten). */
+  classes?: number[];
+  /** Candidate test images per class (default 10). */
+  testPerClass?: number;
+  /** Split part the test images come from (default "test"). */
+  testPart?: SplitPart;
+  /** First row of each class within `testPart` (default 0). */
+  testOffset?: number;
+}
+
 /**
- * A 10-class dense model trained on `trainPerClass` real images per class of the training split, and
- * `testCount` correctly classified images of the test split.
+ * Options for a linear (softmax-regression) model trained for 3 epochs, whose test images are training-split
+ * rows from 1000 on (never among its training rows), for tests that compare with a closed form.
  */
-export async function fashionFixture(
-  options: TrainOptions & { trainPerClass?: number; testCount?: number } = {},
-): Promise<Fixture> {
+export const LINEAR: Readonly<FixtureOptions> = { hidden: 0, epochs: 3, testPart: "train", testOffset: 1000 };
+
+/**
+ * A dense model trained on `trainPerClass` real images per class of the training split, and `testCount`
+ * correctly classified held-out images (by default from the test split).
+ */
+export async function fashionFixture(options: FixtureOptions = {}): Promise<Fixture> {
   await setup();
-  const train = await loadFashion(options.trainPerClass ?? 200, 0);
-  const model = await trainModel(train, 10, options);
+  const classes = options.classes ?? [...Array(10).keys()];
+  const train = await loadFashion(options.trainPerClass ?? 200, 0, classes);
+  const model = await trainModel(train, classes.length, options);
   train.x.dispose();
   const target = targetFromModel(model);
-  const held = await loadFashion(10, 0, undefined, "test");
+  const held = await loadFashion(
+    options.testPerClass ?? 10,
+    options.testOffset ?? 0,
+    classes,
+    options.testPart ?? "test",
+  );
   const test = await correctOnly(target, held, options.testCount ?? 40);
   held.x.dispose();
   return {
@@ -235,4 +268,39 @@ export async function assertValidResult(
   }
   assert.deepEqual(result.predicted, predicted);
   return rate(result.success);
+}
+
+/** Options of {@link assertAttacksValid}. */
+export interface AttackCheckOptions {
+  /** Each attack's success rate must exceed this. */
+  minSuccess: number;
+  /** The target attacked (default the fixture's; e.g. a score-only copy of it). */
+  target?: AttackTarget;
+  /** Budget fields other than epsilon, passed to every run. */
+  budget?: Omit<AttackBudget, "epsilon">;
+  /** Further checks of one result (query counts, distances); the result is disposed afterwards. */
+  check?: (result: AttackResult, attack: Attack) => void | Promise<void>;
+}
+
+/**
+ * Runs each `[attack, epsilon]` untargeted on the fixture's test images, checks every result with
+ * {@link assertValidResult} in the attack's norm, requires a success rate above `minSuccess`, runs `check`,
+ * and asserts that no tensor outlives the runs.
+ */
+export async function assertAttacksValid(
+  fixture: Fixture,
+  cases: readonly (readonly [Attack, number])[],
+  options: AttackCheckOptions,
+): Promise<void> {
+  const target = options.target ?? fixture.target;
+  const baseline = tf.memory().numTensors;
+  const criterion = misclassification(fixture.test.y);
+  for (const [attack, epsilon] of cases) {
+    const result = await attack.run(target, fixture.test.x, criterion, { ...options.budget, epsilon });
+    const success = await assertValidResult(target, fixture.test.x, criterion, attack.norm, epsilon, result);
+    assert.ok(success > options.minSuccess, `${attack.name} success ${success}`);
+    await options.check?.(result, attack);
+    result.adversarial.dispose();
+  }
+  assert.equal(tf.memory().numTensors, baseline);
 }

@@ -2,20 +2,19 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { miFgsm } from "../src/attacks/mi_fgsm.ts";
 import { misclassification } from "../src/attacks/criteria.ts";
-import { assertValidResult, fashionFixture, rate } from "./attacks_fixture.ts";
+import { assertAttacksValid, fashionFixture, rate } from "./attacks_fixture.ts";
 
 Deno.test("mi-fgsm respects the L_inf bound and the range; successes are misclassified; no leaks", async () => {
   const fixture = await fashionFixture();
-  const baseline = tf.memory().numTensors;
-  const criterion = misclassification(fixture.test.y);
   const attack = miFgsm({ steps: 10, stepSize: 0.02, decay: 0.9 });
-  const result = await attack.run(fixture.target, fixture.test.x, criterion, { epsilon: 0.1 });
-  const success = await assertValidResult(fixture.target, fixture.test.x, criterion, "linf", 0.1, result);
-  assert.ok(success > 0.5, `success ${success}`);
-  for (const q of result.queries) assert.equal(q, 11);
+  assert.equal(attack.norm, "linf");
+  await assertAttacksValid(fixture, [[attack, 0.1]], {
+    minSuccess: 0.5,
+    check: (result) => {
+      for (const q of result.queries) assert.equal(q, 11);
+    },
+  });
   assert.deepEqual(attack.params, { steps: 10, stepSize: 0.02, relStepSize: 0.1, decay: 0.9 });
-  result.adversarial.dispose();
-  assert.equal(tf.memory().numTensors, baseline);
   fixture.dispose();
 });
 

@@ -3,37 +3,23 @@ import * as tf from "@tensorflow/tfjs";
 import { pgd, pgdL2 } from "../src/attacks/pgd.ts";
 import { fgm, fgsm } from "../src/attacks/fgsm.ts";
 import { misclassification, targetedMisclassification } from "../src/attacks/criteria.ts";
-import { assertValidResult, fashionFixture, rate } from "./attacks_fixture.ts";
+import { assertAttacksValid, assertValidResult, fashionFixture, rate } from "./attacks_fixture.ts";
 
 Deno.test("pgd (L_inf and L2) respects the norm bound and the range; successes are misclassified; no leaks", async () => {
   const fixture = await fashionFixture();
-  const baseline = tf.memory().numTensors;
-  const criterion = misclassification(fixture.test.y);
-  for (
-    const [attack, epsilon] of [[pgd({ steps: 10, relStepSize: 0.25 }), 0.1], [
-      pgdL2({ steps: 10, relStepSize: 0.25 }),
-      2,
-    ]] as const
-  ) {
-    const result = await attack.run(fixture.target, fixture.test.x, criterion, {
-      epsilon,
-      label: "test budget",
-    });
-    const success = await assertValidResult(
-      fixture.target,
-      fixture.test.x,
-      criterion,
-      attack.norm,
-      epsilon,
-      result,
-    );
-    assert.ok(success > 0.5, `${attack.name} success ${success}`);
-    assert.equal(result.budgetLabel, "test budget");
-    // 10 gradient queries and one check of the final iterate per example.
-    for (const q of result.queries) assert.equal(q, 11);
-    result.adversarial.dispose();
-  }
-  assert.equal(tf.memory().numTensors, baseline);
+  const cases = [[pgd({ steps: 10, relStepSize: 0.25 }), 0.1], [
+    pgdL2({ steps: 10, relStepSize: 0.25 }),
+    2,
+  ]] as const;
+  await assertAttacksValid(fixture, cases, {
+    minSuccess: 0.5,
+    budget: { label: "test budget" },
+    check: (result) => {
+      assert.equal(result.budgetLabel, "test budget");
+      // 10 gradient queries and one check of the final iterate per example.
+      for (const q of result.queries) assert.equal(q, 11);
+    },
+  });
   fixture.dispose();
 });
 

@@ -2,33 +2,21 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { square, squareFraction, squareL2 } from "../src/attacks/square.ts";
 import { misclassification, targetedMisclassification } from "../src/attacks/criteria.ts";
-import { assertValidResult, fashionFixture, rate } from "./attacks_fixture.ts";
+import { assertAttacksValid, assertValidResult, fashionFixture, rate } from "./attacks_fixture.ts";
 
 Deno.test("square (L_inf, L2) on a score-only target respects bound and range; bounded queries; no leaks", async () => {
   const fixture = await fashionFixture({ testCount: 30 });
-  const blackBox = { ...fixture.target, differentiable: false };
-  const baseline = tf.memory().numTensors;
-  const criterion = misclassification(fixture.test.y);
-  for (
-    const [attack, epsilon] of [[square({ steps: 1000, pInit: 0.3 }), 0.1], [
-      squareL2({ steps: 1000, pInit: 0.3 }),
-      2,
-    ]] as const
-  ) {
-    const result = await attack.run(blackBox, fixture.test.x, criterion, { epsilon });
-    const success = await assertValidResult(
-      blackBox,
-      fixture.test.x,
-      criterion,
-      attack.norm,
-      epsilon,
-      result,
-    );
-    assert.ok(success > 0.5, `${attack.name} success ${success}`);
-    for (const q of result.queries) assert.ok(q >= 2 && q <= 1000 + 2);
-    result.adversarial.dispose();
-  }
-  assert.equal(tf.memory().numTensors, baseline);
+  const cases = [[square({ steps: 1000, pInit: 0.3 }), 0.1], [
+    squareL2({ steps: 1000, pInit: 0.3 }),
+    2,
+  ]] as const;
+  await assertAttacksValid(fixture, cases, {
+    minSuccess: 0.5,
+    target: { ...fixture.target, differentiable: false },
+    check: (result) => {
+      for (const q of result.queries) assert.ok(q >= 2 && q <= 1000 + 2);
+    },
+  });
   fixture.dispose();
 });
 

@@ -96,6 +96,54 @@ function convOutShape(x: Shape4, filter: Shape4, stride: number, pad: Padding, d
   return info.outShape;
 }
 
+/**
+ * Every case x padding, with a filter shape (last axis 4 output channels, or for depthwise each multiplier
+ * 1 and 2), the forward output shape and a label for messages.
+ */
+function* convCases(depthwise: boolean) {
+  for (const { x, kernel, stride } of CASES) {
+    for (const pad of PADDINGS) {
+      for (const last of depthwise ? [1, 2] : [4]) {
+        const filterShape: Shape4 = [kernel[0], kernel[1], x[3], last];
+        const dy = convOutShape(x, filterShape, stride, pad, depthwise);
+        const multiplier = depthwise ? ` m=${last}` : "";
+        const label = `x=${x} k=${kernel} s=${stride}${multiplier} pad=${JSON.stringify(pad)}`;
+        yield { x, stride, pad, filterShape, dy, label };
+      }
+    }
+  }
+}
+
+/** Inputs (by kernel input name) and shape attribute of a Conv2D backprop kernel for one case. */
+type ConvOperands = (
+  shapes: { x: Shape4; filterShape: Shape4; dy: Shape4 },
+  seed: number,
+) => { inputs: Record<string, { shape: number[]; seed: number }>; attrs: Record<string, unknown> };
+
+/**
+ * Checks a Conv2D backprop kernel against cpu on every NHWC case (input seeds from `seed`), then on an NCHW
+ * case (x [2, 3, 9, 8], a 3x3 filter to 5 channels, stride 2, padding `nchwPad`; seeds from `seed + 2`).
+ */
+function assertConvBackpropMatchesCpu(
+  kernelName: string,
+  seed: number,
+  nchwPad: Padding,
+  operands: ConvOperands,
+): void {
+  let worst = 0;
+  for (const { x, stride, pad, filterShape, dy, label } of convCases(false)) {
+    const { inputs, attrs } = operands({ x, filterShape, dy }, seed);
+    const all = { strides: [stride, stride], pad, dataFormat: "NHWC", ...attrs };
+    worst = Math.max(worst, assertMatchesCpu(kernelName, inputs, all, label));
+  }
+  const filterShape: Shape4 = [3, 3, 3, 5];
+  const dy = convOutShape([2, 9, 8, 3], filterShape, 2, nchwPad, false);
+  const nchw = operands({ x: [2, 3, 9, 8], filterShape, dy: [dy[0], dy[3], dy[1], dy[2]] }, seed + 2);
+  const all = { strides: [2, 2], pad: nchwPad, dataFormat: "NCHW", ...nchw.attrs };
+  assertMatchesCpu(kernelName, nchw.inputs, all, "NCHW");
+  console.log(`${kernelName} worst relative error ${worst.toExponential(2)}`);
+}
+
 Deno.test("registerComposedWasmKernels installs every kernel for wasm and is idempotent", () => {
   registerComposedWasmKernels();
   registerComposedWasmKernels();
@@ -105,92 +153,42 @@ Deno.test("registerComposedWasmKernels installs every kernel for wasm and is ide
 });
 
 Deno.test("Conv2DBackpropFilter on wasm matches cpu (strides, paddings, shapes, NCHW)", () => {
-  let worst = 0;
-  for (const { x, kernel, stride } of CASES) {
-    for (const pad of PADDINGS) {
-      const filterShape: Shape4 = [kernel[0], kernel[1], x[3], 4];
-      const dy = convOutShape(x, filterShape, stride, pad, false);
-      worst = Math.max(
-        worst,
-        assertMatchesCpu(
-          "Conv2DBackpropFilter",
-          { x: { shape: x, seed: 1 }, dy: { shape: dy, seed: 2 } },
-          { strides: [stride, stride], pad, dataFormat: "NHWC", filterShape },
-          `x=${x} k=${kernel} s=${stride} pad=${JSON.stringify(pad)}`,
-        ),
-      );
-    }
-  }
-  const nchwX: Shape4 = [2, 3, 9, 8];
-  const filterShape: Shape4 = [3, 3, 3, 5];
-  const dy = convOutShape([2, 9, 8, 3], filterShape, 2, "same", false);
-  assertMatchesCpu(
-    "Conv2DBackpropFilter",
-    { x: { shape: nchwX, seed: 3 }, dy: { shape: [dy[0], dy[3], dy[1], dy[2]], seed: 4 } },
-    { strides: [2, 2], pad: "same", dataFormat: "NCHW", filterShape },
-    "NCHW",
-  );
-  console.log(`Conv2DBackpropFilter worst relative error ${worst.toExponential(2)}`);
+  assertConvBackpropMatchesCpu("Conv2DBackpropFilter", 1, "same", ({ x, filterShape, dy }, seed) => ({
+    inputs: { x: { shape: x, seed }, dy: { shape: dy, seed: seed + 1 } },
+    attrs: { filterShape },
+  }));
 });
 
 Deno.test("Conv2DBackpropInput (replacement) on wasm matches cpu (strides, paddings, shapes, NCHW)", () => {
-  let worst = 0;
-  for (const { x, kernel, stride } of CASES) {
-    for (const pad of PADDINGS) {
-      const filterShape: Shape4 = [kernel[0], kernel[1], x[3], 4];
-      const dy = convOutShape(x, filterShape, stride, pad, false);
-      worst = Math.max(
-        worst,
-        assertMatchesCpu(
-          "Conv2DBackpropInput",
-          { dy: { shape: dy, seed: 5 }, filter: { shape: filterShape, seed: 6 } },
-          { strides: [stride, stride], pad, dataFormat: "NHWC", inputShape: x },
-          `x=${x} k=${kernel} s=${stride} pad=${JSON.stringify(pad)}`,
-        ),
-      );
-    }
-  }
-  const filterShape: Shape4 = [3, 3, 3, 5];
-  const dy = convOutShape([2, 9, 8, 3], filterShape, 2, "valid", false);
-  assertMatchesCpu(
-    "Conv2DBackpropInput",
-    { dy: { shape: [dy[0], dy[3], dy[1], dy[2]], seed: 7 }, filter: { shape: filterShape, seed: 8 } },
-    { strides: [2, 2], pad: "valid", dataFormat: "NCHW", inputShape: [2, 3, 9, 8] },
-    "NCHW",
-  );
-  console.log(`Conv2DBackpropInput worst relative error ${worst.toExponential(2)}`);
+  assertConvBackpropMatchesCpu("Conv2DBackpropInput", 5, "valid", ({ x, filterShape, dy }, seed) => ({
+    inputs: { dy: { shape: dy, seed }, filter: { shape: filterShape, seed: seed + 1 } },
+    attrs: { inputShape: x },
+  }));
 });
 
 Deno.test("DepthwiseConv2dNative backprop kernels on wasm match cpu (multipliers 1 and 2)", () => {
   let worstFilter = 0;
   let worstInput = 0;
-  for (const { x, kernel, stride } of CASES) {
-    for (const pad of PADDINGS) {
-      for (const multiplier of [1, 2]) {
-        const filterShape: Shape4 = [kernel[0], kernel[1], x[3], multiplier];
-        const dy = convOutShape(x, filterShape, stride, pad, true);
-        const label = `x=${x} k=${kernel} s=${stride} m=${multiplier} pad=${JSON.stringify(pad)}`;
-        const common = { strides: [stride, stride], pad, dilations: [1, 1] };
-        worstFilter = Math.max(
-          worstFilter,
-          assertMatchesCpu(
-            "DepthwiseConv2dNativeBackpropFilter",
-            { x: { shape: x, seed: 9 }, dy: { shape: dy, seed: 10 } },
-            { ...common, filterShape },
-            label,
-          ),
-        );
-        worstInput = Math.max(
-          worstInput,
-          assertMatchesCpu(
-            "DepthwiseConv2dNativeBackpropInput",
-            { dy: { shape: dy, seed: 11 }, filter: { shape: filterShape, seed: 12 } },
-            { ...common, inputShape: x },
-            label,
-          ),
-        );
-      }
-    }
+  for (const { x, stride, pad, filterShape, dy, label } of convCases(true)) {
+    const common = { strides: [stride, stride], pad, dilations: [1, 1] };
+    worstFilter = Math.max(
+      worstFilter,
+      assertMatchesCpu(
+        "DepthwiseConv2dNativeBackpropFilter",
+        { x: { shape: x, seed: 9 }, dy: { shape: dy, seed: 10 } },
+        { ...common, filterShape },
+        label,
+      ),
+    );
+    worstInput = Math.max(
+      worstInput,
+      assertMatchesCpu(
+        "DepthwiseConv2dNativeBackpropInput",
+        { dy: { shape: dy, seed: 11 }, filter: { shape: filterShape, seed: 12 } },
+        { ...common, inputShape: x },
+        label,
+      ),
+    );
   }
   console.log(
     `Depthwise backprop worst relative error: filter ${worstFilter.toExponential(2)}, input ${

@@ -150,23 +150,60 @@ function zeroInterleave(x: tf.Tensor4D, strideHeight: number, strideWidth: numbe
   return out;
 }
 
+/** Stride, dilation and padding attributes, as every conv kernel here has them. */
+interface ConvGeometry {
+  strides: number | Pair;
+  dilations?: number | Pair;
+  pad: Padding;
+  dimRoundingMode?: RoundingMode;
+}
+
+/** The forward conv's geometry (NHWC shapes) that a backprop kernel inverts. */
+function forwardConvInfo(
+  inputShape: Shape4,
+  filterShape: Shape4,
+  geometry: ConvGeometry,
+  depthwise: boolean,
+): tf.backend_util.Conv2DInfo {
+  const { strides, dilations, pad, dimRoundingMode } = geometry;
+  return tf.backend_util.computeConv2DInfo(
+    inputShape,
+    filterShape,
+    strides,
+    dilations ?? 1,
+    pad,
+    dimRoundingMode,
+    depthwise,
+  );
+}
+
+/**
+ * The stride-dilated output gradient `dy`, cropped/padded so that a stride-1 conv of it with the spatially
+ * flipped filter has the forward input's size (the transposed conv behind both backprop-input kernels).
+ */
+function transposedConvOperand(
+  dy: tf.Tensor4D,
+  info: tf.backend_util.Conv2DInfo,
+): { input: tf.Tensor4D; padding: tf.backend_util.ExplicitPadding } {
+  const { strideHeight, strideWidth, inHeight, inWidth } = info;
+  const [outHeight, outWidth] = [dy.shape[1], dy.shape[2]];
+  const { top, left } = info.padInfo;
+  const spread = zeroInterleave(dy, strideHeight, strideWidth);
+  // Bottom/right: padding so the output has the input's size, minus the interleave's trailing zeros.
+  const padTop = info.effectiveFilterHeight - 1 - top;
+  const padLeft = info.effectiveFilterWidth - 1 - left;
+  const padBottom = inHeight - (outHeight - 1) * strideHeight - 1 + top - (strideHeight - 1);
+  const padRight = inWidth - (outWidth - 1) * strideWidth - 1 + left - (strideWidth - 1);
+  return cropAndPadding(spread, padTop, padBottom, padLeft, padRight);
+}
+
 function conv2DBackpropFilterNhwc(
   x: tf.Tensor4D,
   dy: tf.Tensor4D,
-  filterShape: Shape4,
-  strides: number | Pair,
-  pad: Padding,
-  dimRoundingMode: RoundingMode,
+  attrs: Conv2DBackpropFilterAttrs,
 ): tf.Tensor4D {
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape,
-    filterShape,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-  );
+  // Conv2D backprop kernels take no dilations: the forward conv was undilated.
+  const info = forwardConvInfo(x.shape, attrs.filterShape, { ...attrs, dilations: 1 }, false);
   const { strideHeight, strideWidth, filterHeight, filterWidth, inHeight, inWidth } = info;
   const [outHeight, outWidth] = [dy.shape[1], dy.shape[2]];
   const { top, left } = info.padInfo;
@@ -180,34 +217,16 @@ function conv2DBackpropFilterNhwc(
   return tf.transpose(grad, [1, 2, 0, 3]);
 }
 
+/** `dy` and `inputShape` are NHWC (the caller converts); `attrs.dataFormat` is not read. */
 function conv2DBackpropInputNhwc(
   dy: tf.Tensor4D,
   filter: tf.Tensor4D,
   inputShape: Shape4,
-  strides: number | Pair,
-  pad: Padding,
-  dimRoundingMode: RoundingMode,
+  attrs: Conv2DBackpropInputAttrs,
 ): tf.Tensor4D {
-  const info = tf.backend_util.computeConv2DInfo(
-    inputShape,
-    filter.shape,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-  );
-  const { strideHeight, strideWidth, filterHeight, filterWidth, inHeight, inWidth } = info;
-  const [outHeight, outWidth] = [dy.shape[1], dy.shape[2]];
-  const { top, left } = info.padInfo;
-  const spread = zeroInterleave(dy, strideHeight, strideWidth);
+  const info = forwardConvInfo(inputShape, filter.shape, { ...attrs, dilations: 1 }, false);
   const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]);
-  // Bottom/right: padding so the output has the input's size, minus the interleave's trailing zeros.
-  const padTop = filterHeight - 1 - top;
-  const padLeft = filterWidth - 1 - left;
-  const padBottom = inHeight - (outHeight - 1) * strideHeight - 1 + top - (strideHeight - 1);
-  const padRight = inWidth - (outWidth - 1) * strideWidth - 1 + left - (strideWidth - 1);
-  const { input, padding } = cropAndPadding(spread, padTop, padBottom, padLeft, padRight);
+  const { input, padding } = transposedConvOperand(dy, info);
   return tf.conv2d(input, flipped, 1, padding, "NHWC");
 }
 
@@ -216,30 +235,14 @@ function depthwiseBackpropInput(
   filter: tf.Tensor4D,
   attrs: DepthwiseBackpropInputAttrs,
 ): tf.Tensor4D {
-  const { inputShape, strides, pad, dimRoundingMode } = attrs;
-  const dilations = attrs.dilations ?? 1;
-  const info = tf.backend_util.computeConv2DInfo(
-    inputShape,
-    filter.shape,
-    strides,
-    dilations,
-    pad,
-    dimRoundingMode,
-    true,
-  );
-  const { strideHeight, strideWidth, dilationHeight, dilationWidth, inHeight, inWidth } = info;
+  const info = forwardConvInfo(attrs.inputShape, filter.shape, attrs, true);
+  const { dilationHeight, dilationWidth, inHeight, inWidth } = info;
   const [kh, kw, channels, multiplier] = filter.shape;
-  const [batch, outHeight, outWidth] = dy.shape;
-  const { top, left } = info.padInfo;
-  const spread = zeroInterleave(dy, strideHeight, strideWidth);
+  const batch = dy.shape[0];
   // Output channel c*M+m came from input channel c through tap (., ., c, m): one depthwise filter per
   // output channel, summed over m afterwards.
   const flipped = tf.reshape(tf.reverse(filter, [0, 1]), [kh, kw, channels * multiplier, 1]) as tf.Tensor4D;
-  const padTop = info.effectiveFilterHeight - 1 - top;
-  const padLeft = info.effectiveFilterWidth - 1 - left;
-  const padBottom = inHeight - (outHeight - 1) * strideHeight - 1 + top - (strideHeight - 1);
-  const padRight = inWidth - (outWidth - 1) * strideWidth - 1 + left - (strideWidth - 1);
-  const { input, padding } = cropAndPadding(spread, padTop, padBottom, padLeft, padRight);
+  const { input, padding } = transposedConvOperand(dy, info);
   const perOutputChannel = tf.depthwiseConv2d(input, flipped, 1, padding, "NHWC", [
     dilationHeight,
     dilationWidth,
@@ -253,17 +256,8 @@ function depthwiseBackpropFilter(
   dy: tf.Tensor4D,
   attrs: DepthwiseBackpropFilterAttrs,
 ): tf.Tensor4D {
-  const { filterShape, strides, pad, dimRoundingMode } = attrs;
-  const dilations = attrs.dilations ?? 1;
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape,
-    filterShape,
-    strides,
-    dilations,
-    pad,
-    dimRoundingMode,
-    true,
-  );
+  const { filterShape } = attrs;
+  const info = forwardConvInfo(x.shape, filterShape, attrs, true);
   const { strideHeight, strideWidth, dilationHeight, dilationWidth, inHeight, inWidth } = info;
   const [kh, kw, channels, multiplier] = filterShape;
   const [batch, outHeight, outWidth] = dy.shape;
@@ -297,66 +291,36 @@ function depthwiseBackpropFilter(
   return tf.reshape(tf.transpose(perChannel, [1, 0, 2]), [kh, kw, channels, multiplier]);
 }
 
-function conv2DBackpropFilterKernel(
-  { inputs, attrs }: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap },
-): tf.TensorInfo {
-  const a = attrs as unknown as Conv2DBackpropFilterAttrs;
-  return tf.tidy(() => {
-    let x = asTensor4D(inputs.x, "Conv2DBackpropFilter", "x");
-    let dy = asTensor4D(inputs.dy, "Conv2DBackpropFilter", "dy");
-    if (a.dataFormat === "NCHW") {
-      x = tf.transpose(x, NHWC_FROM_NCHW);
-      dy = tf.transpose(dy, NHWC_FROM_NCHW);
-    }
-    return conv2DBackpropFilterNhwc(x, dy, a.filterShape, a.strides, a.pad, a.dimRoundingMode);
-  });
+function conv2DBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, a: Conv2DBackpropFilterAttrs): tf.Tensor4D {
+  if (a.dataFormat !== "NCHW") return conv2DBackpropFilterNhwc(x, dy, a);
+  return conv2DBackpropFilterNhwc(tf.transpose(x, NHWC_FROM_NCHW), tf.transpose(dy, NHWC_FROM_NCHW), a);
 }
 
-function conv2DBackpropInputKernel(
-  { inputs, attrs }: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap },
-): tf.TensorInfo {
-  const a = attrs as unknown as Conv2DBackpropInputAttrs;
-  return tf.tidy(() => {
-    const nchw = a.dataFormat === "NCHW";
-    let dy = asTensor4D(inputs.dy, "Conv2DBackpropInput", "dy");
-    if (nchw) dy = tf.transpose(dy, NHWC_FROM_NCHW);
-    const inputShape = toNhwcShape(a.inputShape, a.dataFormat);
-    const dx = conv2DBackpropInputNhwc(
-      dy,
-      asTensor4D(inputs.filter, "Conv2DBackpropInput", "filter"),
-      inputShape,
-      a.strides,
-      a.pad,
-      a.dimRoundingMode,
+function conv2DBackpropInput(dy: tf.Tensor4D, filter: tf.Tensor4D, a: Conv2DBackpropInputAttrs): tf.Tensor4D {
+  if (a.dataFormat !== "NCHW") return conv2DBackpropInputNhwc(dy, filter, a.inputShape, a);
+  const inputShape = toNhwcShape(a.inputShape, a.dataFormat);
+  const dx = conv2DBackpropInputNhwc(tf.transpose(dy, NHWC_FROM_NCHW), filter, inputShape, a);
+  return tf.transpose(dx, NCHW_FROM_NHWC);
+}
+
+/**
+ * The kernel function `kernelName` over the 4-D inputs named `first` and `second` (in that order), computed
+ * inside a tidy so that input wrappers and intermediates are freed.
+ */
+function twoInputKernel<Attrs>(
+  kernelName: string,
+  [first, second]: [string, string],
+  compute: (a: tf.Tensor4D, b: tf.Tensor4D, attrs: Attrs) => tf.Tensor4D,
+): tf.KernelFunc {
+  const kernel = ({ inputs, attrs }: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap }) =>
+    tf.tidy(() =>
+      compute(
+        asTensor4D(inputs[first], kernelName, first),
+        asTensor4D(inputs[second], kernelName, second),
+        attrs as unknown as Attrs,
+      )
     );
-    return nchw ? tf.transpose(dx, NCHW_FROM_NHWC) : dx;
-  });
-}
-
-function depthwiseBackpropFilterKernel(
-  { inputs, attrs }: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap },
-): tf.TensorInfo {
-  const a = attrs as unknown as DepthwiseBackpropFilterAttrs;
-  return tf.tidy(() =>
-    depthwiseBackpropFilter(
-      asTensor4D(inputs.x, "DepthwiseConv2dNativeBackpropFilter", "x"),
-      asTensor4D(inputs.dy, "DepthwiseConv2dNativeBackpropFilter", "dy"),
-      a,
-    )
-  );
-}
-
-function depthwiseBackpropInputKernel(
-  { inputs, attrs }: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap },
-): tf.TensorInfo {
-  const a = attrs as unknown as DepthwiseBackpropInputAttrs;
-  return tf.tidy(() =>
-    depthwiseBackpropInput(
-      asTensor4D(inputs.dy, "DepthwiseConv2dNativeBackpropInput", "dy"),
-      asTensor4D(inputs.filter, "DepthwiseConv2dNativeBackpropInput", "filter"),
-      a,
-    )
-  );
+  return kernel as unknown as tf.KernelFunc;
 }
 
 interface BatchMatMulAttrs {
@@ -409,10 +373,18 @@ function batchMatMulKernel(
 
 /** The kernels this module installs for the wasm backend, by kernel name. */
 export const COMPOSED_WASM_KERNELS: Readonly<Record<string, tf.KernelFunc>> = {
-  Conv2DBackpropFilter: conv2DBackpropFilterKernel as unknown as tf.KernelFunc,
-  Conv2DBackpropInput: conv2DBackpropInputKernel as unknown as tf.KernelFunc,
-  DepthwiseConv2dNativeBackpropFilter: depthwiseBackpropFilterKernel as unknown as tf.KernelFunc,
-  DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInputKernel as unknown as tf.KernelFunc,
+  Conv2DBackpropFilter: twoInputKernel("Conv2DBackpropFilter", ["x", "dy"], conv2DBackpropFilter),
+  Conv2DBackpropInput: twoInputKernel("Conv2DBackpropInput", ["dy", "filter"], conv2DBackpropInput),
+  DepthwiseConv2dNativeBackpropFilter: twoInputKernel(
+    "DepthwiseConv2dNativeBackpropFilter",
+    ["x", "dy"],
+    depthwiseBackpropFilter,
+  ),
+  DepthwiseConv2dNativeBackpropInput: twoInputKernel(
+    "DepthwiseConv2dNativeBackpropInput",
+    ["dy", "filter"],
+    depthwiseBackpropInput,
+  ),
   BatchMatMul: batchMatMulKernel as unknown as tf.KernelFunc,
 };
 
