@@ -57,7 +57,8 @@ Deno.test("a missing tensorflow backend fails fast, says what to install and fet
       assert.match(error.message, /deno install --allow-scripts npm:@tensorflow\/tfjs-node@4\.22\.0/);
       return true;
     });
-    assert.ok(performance.now() - started < 2000, "should fail without any network or install attempt");
+    // An install attempt would download libtensorflow (minutes); failing fast shows none was made.
+    assert.ok(performance.now() - started < 10_000, "should fail without any network or install attempt");
     assert.equal(tf.getBackend(), "wasm", "the previous backend stays active");
     assert.equal(await lockfileText(), lockBefore, "deno.lock must not change");
   } finally {
