@@ -86,7 +86,10 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       assert.equal(info.modelInfo.name, "fashion-lenet");
       assert.equal(info.modelInfo.candidateCount, pipeline.profile.candidateCount);
       const inFlight = client.classify(one, { timeoutMs: 10_000 });
-      await new Promise((r) => setTimeout(r, 250));
+      // Signal only once the call is in flight (the upstream holds it for 700 ms), however loaded the machine.
+      const reached = Date.now() + 10_000;
+      while (slow.receivedCalls === 0 && Date.now() < reached) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(slow.receivedCalls, 1, "the call never reached the upstream");
       main.child.kill(signal);
       const answer = await inFlight;
       assert.equal(answer.answers.length, 1);

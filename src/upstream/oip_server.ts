@@ -44,6 +44,8 @@ export interface OipServer {
   address: string;
   /** ModelInfer calls answered. */
   readonly inferCalls: number;
+  /** ModelInfer calls received (answered or still waiting out `delayMs`). */
+  readonly receivedCalls: number;
   close(): Promise<void>;
 }
 
@@ -110,6 +112,7 @@ export function startOipServer(options: OipServerOptions): Promise<OipServer> {
   const inputShape = (model.inputs[0].shape as (number | null)[]).slice(1) as number[];
   const outputShape = model.outputs[0].shape as (number | null)[];
   let inferCalls = 0;
+  let receivedCalls = 0;
   const server = new grpc.Server({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
   const { definition } = oipService();
   const modelMatches = (name: string) => name === options.modelName;
@@ -138,6 +141,7 @@ export function startOipServer(options: OipServerOptions): Promise<OipServer> {
       });
     },
     ModelInfer: (call: grpc.ServerUnaryCall<OipInferRequest, unknown>, cb: Callback) => {
+      receivedCalls++;
       const answer = () => infer(call.request, cb);
       if (options.delayMs) setTimeout(answer, options.delayMs);
       else answer();
@@ -180,6 +184,9 @@ export function startOipServer(options: OipServerOptions): Promise<OipServer> {
         resolve({
           port,
           address: `127.0.0.1:${port}`,
+          get receivedCalls() {
+            return receivedCalls;
+          },
           get inferCalls() {
             return inferCalls;
           },
