@@ -54,6 +54,7 @@ import { disposeSplitModel, FSDD_DIR, loadSpeakerPipeline, SPEAKER_MODEL_DIR } f
 import { defendedFeaturesToWav, wavRequestToInput } from "./request.ts";
 import { resynthesize } from "./resynth.ts";
 import { decodeWav, encodeWav } from "./wav.ts";
+import { predictLabels } from "../src/nip/neurons.ts";
 
 /** Where an attack perturbs: the log-mel map or the waveform. */
 export type SpeakerAttackDomain = "spectrogram" | "waveform";
@@ -217,9 +218,10 @@ export async function loadSpeakerClips(
 }
 
 function predictFeatures(model: tf.LayersModel, features: Float32Array[]): Int32Array {
-  return tf.tidy(() =>
-    (model.predict(featuresToTensor(features)) as tf.Tensor).argMax(1).dataSync() as Int32Array
-  );
+  const x = featuresToTensor(features);
+  const labels = predictLabels(model, x);
+  x.dispose();
+  return labels;
 }
 
 function chunks(n: number, size: number): [number, number][] {

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/engine/backend.ts";
-import { neuronInfluence, neuronOutputs, partitionNeurons, partitionRows } from "../src/nip/neurons.ts";
+import {
+  neuronInfluence,
+  neuronOutputs,
+  partitionNeurons,
+  partitionRows,
+  predictLabels,
+} from "../src/nip/neurons.ts";
 
 await initBackend("wasm");
 
@@ -63,4 +69,16 @@ Deno.test("neuronInfluence on feature maps sums the gradient over each map", () 
   assert.deepEqual(Array.from(sigma.dataSync()), [8, 18]);
   tf.dispose([maps, sigma]);
   head.dispose();
+});
+
+Deno.test("predictLabels is the argmax of the model's scores and frees its tensors", () => {
+  const initial = [tf.tensor2d([[1, 0], [0, 1]]), tf.tensor1d([0, 0])];
+  const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [2], units: 2, weights: initial })] });
+  tf.dispose(initial);
+  const x = tf.tensor2d([[3, 1], [0.5, 2], [-1, -2]]);
+  const before = tf.memory().numTensors;
+  assert.deepEqual([...predictLabels(model, x)], [0, 1, 0]);
+  assert.equal(tf.memory().numTensors, before);
+  x.dispose();
+  model.dispose();
 });

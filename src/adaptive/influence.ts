@@ -6,16 +6,19 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { neuronInfluence, neuronOutputs, type NeuronPartition, partitionRows } from "../nip/neurons.ts";
+import {
+  neuronInfluence,
+  neuronOutputs,
+  type NeuronPartition,
+  partitionRows,
+  predictLabels,
+} from "../nip/neurons.ts";
 import { frontTailSigns } from "../nip/inverse.ts";
 import type { SplitModel } from "../nip/types.ts";
 
 /** Labels the split model predicts for `x` (no gradient). */
 export function predictedLabels(split: SplitModel, x: tf.Tensor): Int32Array {
-  const labels = tf.tidy(() => (split.model.apply(x, { training: false }) as tf.Tensor).argMax(1));
-  const out = Int32Array.from(labels.dataSync() as Int32Array);
-  labels.dispose();
-  return out;
+  return predictLabels(split.model, x);
 }
 
 /** A softmax head seen as logits: the head up to its softmax, then the softmax applied by hand. */

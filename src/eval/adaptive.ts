@@ -31,6 +31,7 @@ import { sAla } from "../adaptive/s_ala.ts";
 import { saa, type SaaResult } from "../adaptive/saa.ts";
 import type { NipDefense } from "../nip/defense.ts";
 import { num, pct } from "./report.ts";
+import { predictLabels } from "../nip/neurons.ts";
 
 /** What an adaptive attack runs against. */
 export type AdaptiveAgainst = "defended" | "model";
@@ -137,14 +138,6 @@ function batches(n: number, size: number): [number, number][] {
   return out;
 }
 
-function bareLabels(defense: NipDefense, x: tf.Tensor): Int32Array {
-  return tf.tidy(() =>
-    Int32Array.from(
-      (defense.split.model.apply(x, { training: false }) as tf.Tensor).argMax(1).dataSync() as Int32Array,
-    )
-  );
-}
-
 function defendedLabels(defense: NipDefense, x: tf.Tensor): Int32Array {
   const outcome = defense.defendBatch(x);
   outcome.defended.dispose();
@@ -239,7 +232,7 @@ async function evaluateSpec(
     options.onProgress,
     (result, positions) => {
       const afterDefense = defendedLabels(defense, result.adversarial);
-      const afterBare = bareLabels(defense, result.adversarial);
+      const afterBare = predictLabels(defense.split.model, result.adversarial);
       const saaResult = (result as Partial<SaaResult>).secondStage;
       const distances = result.distances[attack.norm];
       positions.forEach((i, j) => {
@@ -361,7 +354,7 @@ export async function evaluateAdaptive(
   const defended = new Int32Array(n);
   for (const [start, size] of batches(n, options.batchSize ?? 100)) {
     const batch = x.slice(start, size);
-    bare.set(bareLabels(defense, batch), start);
+    bare.set(predictLabels(defense.split.model, batch), start);
     defended.set(defendedLabels(defense, batch), start);
     batch.dispose();
   }

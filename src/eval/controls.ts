@@ -8,6 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { NipDefense } from "../nip/defense.ts";
+import { predictLabels } from "../nip/neurons.ts";
 
 /** Fraction of `predicted` equal to `labels`. */
 export function agreement(predicted: ArrayLike<number>, labels: ArrayLike<number>): number {
@@ -38,7 +39,7 @@ export function randomNoiseControl(
       const unit = flat.div(flat.norm("euclidean", 1, true).maximum(1e-12));
       const scaled = unit.mul(tf.tensor2d(norms, [n, 1])).reshape(x.shape);
       const noisy = x.add(scaled).clipByValue(range[0], range[1]);
-      return (model.predict(noisy) as tf.Tensor).argMax(1).dataSync();
+      return predictLabels(model, noisy);
     });
     total += agreement(predicted, labels);
   }

@@ -14,6 +14,7 @@ import { agreement, randomCandidateControl, randomNoiseControl } from "./control
 import { mulberry32 } from "../random.ts";
 import { changeNorms, finiteMean, psnr, tknc } from "./metrics.ts";
 import { paperOracleLabels } from "./oracle.ts";
+import { predictLabels } from "../nip/neurons.ts";
 
 /** Evaluation protocols: `honest` (the default) and the clearly labelled `paper-oracle`. */
 export type Protocol = "honest" | "paper-oracle";
@@ -88,10 +89,6 @@ function batches(n: number, size: number): [number, number][] {
   return out;
 }
 
-function predict(model: tf.LayersModel, x: tf.Tensor): Int32Array {
-  return tf.tidy(() => (model.predict(x) as tf.Tensor).argMax(1).dataSync() as Int32Array);
-}
-
 /** Benign accuracy before / after defense, and the bare predictions (every attack starts from them). */
 function benignSummary(
   defense: NipDefense,
@@ -107,7 +104,7 @@ function benignSummary(
   let bareMs = 0;
   for (const [start, size] of batches(labels.length, batchSize)) {
     const batch = x.slice(start, size);
-    const [bare, bareTime] = timed(() => predict(defense.split.model, batch));
+    const [bare, bareTime] = timed(() => predictLabels(defense.split.model, batch));
     allBare.set(bare, start);
     const [outcome, defenseTime] = timed(() => defense.defendBatch(batch));
     outcome.defended.dispose();
@@ -222,7 +219,7 @@ async function evaluateAttack(
     const adv = adversarial.slice(start, size);
     const twin = twins.slice(start, size);
     const expected = advLabels.subarray(start, start + size);
-    const [, bareTime] = timed(() => predict(split.model, adv));
+    const [, bareTime] = timed(() => predictLabels(split.model, adv));
     const [outcome, defenseTime] = timed(() => defense.defendBatch(adv));
     bareMs += bareTime;
     defenseMs += defenseTime;

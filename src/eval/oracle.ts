@@ -10,6 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import { candidateParts } from "../nip/calibrate.ts";
 import type { NipDefense } from "../nip/defense.ts";
 import { applyPerturbation, normalizePerturbations } from "../nip/scaling.ts";
+import { predictLabels } from "../nip/neurons.ts";
 
 /** Labels after the oracle defense of `adversarial`, given benign twins and true labels. */
 export function paperOracleLabels(
@@ -24,7 +25,7 @@ export function paperOracleLabels(
     const rho = normalizePerturbations(tf.tensor(parts.rho, benignTwins.shape), scaleRule);
     const classify = (sign: number) => {
       const defended = applyPerturbation(adversarial, rho.mul(sign), scaleRule, strength, split.inputRange);
-      return (split.model.predict(defended) as tf.Tensor).argMax(1).dataSync() as Int32Array;
+      return predictLabels(split.model, defended);
     };
     const first = classify(1);
     const retry = classify(-1);

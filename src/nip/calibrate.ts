@@ -5,7 +5,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { neuronInfluence, neuronOutputs, type NeuronPartition, partitionRows } from "./neurons.ts";
+import {
+  neuronInfluence,
+  neuronOutputs,
+  type NeuronPartition,
+  partitionRows,
+  predictLabels,
+} from "./neurons.ts";
 import { neuronTemplate } from "./template.ts";
 import { knnKeyNeurons, knnKeys, paperDelta } from "./keys.ts";
 import { frontTailSigns, inversePerturbations } from "./inverse.ts";
@@ -80,9 +86,7 @@ function candidatesOfBatch(
   labels: Int32Array,
   settings: NipSettings,
 ): BatchCandidates {
-  const predicted = tf.tidy(() =>
-    (split.model.apply(x, { training: false }) as tf.Tensor).argMax(1).dataSync()
-  );
+  const predicted = predictLabels(split.model, x);
   const keep = Int32Array.from(labels.keys()).filter((i) => predicted[i] === labels[i]);
   const keptLabels = Int32Array.from(keep, (i) => labels[i]);
   if (keep.length === 0) {

@@ -32,6 +32,13 @@ function scoreGradient(head: tf.LayersModel, layerOutput: tf.Tensor, labels: tf.
   });
 }
 
+/** Labels a model predicts for a batch (argmax of its scores, inference mode), as a plain array. */
+export function predictLabels(model: tf.LayersModel, x: tf.Tensor): Int32Array {
+  return tf.tidy(() =>
+    Int32Array.from((model.apply(x, { training: false }) as tf.Tensor).argMax(1).dataSync() as Int32Array)
+  );
+}
+
 /** The layer output, the model's scores and its predicted labels for a batch, in one pass. */
 export interface LayerForward {
   layerOutput: tf.Tensor;

@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { NipDefense } from "./defense.ts";
 import type { StrengthCalibration } from "./profile.ts";
 import type { ScaleRule } from "./types.ts";
+import { predictLabels } from "./neurons.ts";
 
 /** Strengths tried by default: `alpha` for the paper rule, the step for the rms rule. */
 export const STRENGTH_GRIDS: Record<ScaleRule, number[]> = {
@@ -48,7 +49,7 @@ export function calibrateStrength(
     const batch = heldOutX.slice(start, Math.min(batchSize, n - start));
     const matches = defense.match(batch);
     bare.push(
-      tf.tidy(() => (defense.split.model.predict(batch) as tf.Tensor).argMax(1).dataSync() as Int32Array),
+      predictLabels(defense.split.model, batch),
     );
     matched.push(matches.index);
     batch.dispose();
@@ -61,7 +62,7 @@ export function calibrateStrength(
       const batch = heldOutX.slice(start, candidateIndex.length);
       const labels = tf.tidy(() => {
         const defended = defense.perturb(batch, candidateIndex, strength);
-        return (defense.split.model.predict(defended) as tf.Tensor).argMax(1).dataSync() as Int32Array;
+        return predictLabels(defense.split.model, defended);
       });
       batch.dispose();
       return labels;
