@@ -5,7 +5,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { toTensor } from "../src/data/dataset.ts";
-import { loadNamedDataset, samplePart } from "../src/cli/datasets.ts";
+import { loadNamedDataset } from "../src/cli/datasets.ts";
+import { samplePart } from "../src/data/splits.ts";
 import { buildProfile } from "../src/nip/calibrate.ts";
 import { loadPipeline } from "../src/pipeline.ts";
 

@@ -8,8 +8,7 @@ import { initBackend } from "../src/engine/backend.ts";
 import { splitModel } from "../src/engine/split.ts";
 import { type Dataset, oneHotTensor, toTensor } from "../src/data/dataset.ts";
 import { loadFashionMnist } from "../src/data/fashion_mnist.ts";
-import { fashionMnistSplit } from "../src/data/splits.ts";
-import { samplePart } from "../src/cli/datasets.ts";
+import { fashionMnistSplit, samplePart } from "../src/data/splits.ts";
 import type { SplitModel } from "../src/nip/types.ts";
 
 /** The fixture: split model, calibration and test data. */

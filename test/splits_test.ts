@@ -8,6 +8,7 @@ import {
   fractionCounts,
   groupedSplit,
   mnistSplit,
+  samplePart,
   seededShuffle,
   type Split,
   stratifiedSplit,
@@ -121,4 +122,19 @@ Deno.test("checkSplit reports overlap and out-of-range indices", () => {
     /index 2 is in both train and test/,
   );
   assert.throws(() => checkSplit(ok, 3), /test index 3 is outside \[0, 3\)/);
+});
+
+Deno.test("samplePart draws a seeded, class-mixed sample of one part; skip gives the next, disjoint draws", async () => {
+  const fashion = await loadFashionMnist();
+  const split = fashionMnistSplit(fashion.labels);
+  const first = samplePart(fashion, split, "calibration", 100, { seed: 5 });
+  const again = samplePart(fashion, split, "calibration", 100, { seed: 5 });
+  const next = samplePart(fashion, split, "calibration", 100, { seed: 5, skip: 100 });
+  assert.deepEqual(first.images, again.images);
+  assert.equal(first.name, "fashion-mnist/calibration");
+  assert.ok(new Set(first.labels).size >= 8, "a sorted part would give one class");
+  const key = (ds: typeof first, i: number) => ds.images.subarray(i * 784, (i + 1) * 784).join(",");
+  const seen = new Set(Array.from({ length: 100 }, (_, i) => key(first, i)));
+  assert.ok(Array.from({ length: 100 }, (_, i) => key(next, i)).every((k) => !seen.has(k)));
+  assert.throws(() => samplePart(fashion, split, "test", 9_990, { skip: 20 }), /has 10000 examples/);
 });

@@ -17,7 +17,8 @@ import type { NipSettings } from "../nip/types.ts";
 import { saveProfile } from "../profile_io.ts";
 import { DEFAULT_MODEL_DIR, defaultProfileDir, loadSplitModel } from "../pipeline.ts";
 import { choiceFlag, numberFlag, parseFlags, runMain } from "./args.ts";
-import { loadNamedDataset, samplePart } from "./datasets.ts";
+import { loadNamedDataset } from "./datasets.ts";
+import { samplePart } from "../data/splits.ts";
 import { createProgress } from "./progress.ts";
 
 /** The NIP flags every calibration task takes. */

@@ -16,7 +16,8 @@ import { decodeImage, encodePng } from "../image/codec.ts";
 import { imageToInput, inputToImage } from "../image/resize.ts";
 import { DEFAULT_MODEL_DIR, loadPipeline, type Pipeline } from "../pipeline.ts";
 import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "./args.ts";
-import { loadNamedDataset, samplePart } from "./datasets.ts";
+import { loadNamedDataset } from "./datasets.ts";
+import { samplePart } from "../data/splits.ts";
 import { createProgress } from "./progress.ts";
 
 async function defendFiles(pipeline: Pipeline, files: string[], out: string): Promise<unknown[]> {

@@ -24,7 +24,8 @@ import { resolveSpecs } from "../eval/specs.ts";
 import { inputKindOf } from "../attacks/mod.ts";
 import { DEFAULT_MODEL_DIR, loadPipeline } from "../pipeline.ts";
 import { choiceFlag, listFlag, numberFlag, parseFlags, runMain } from "./args.ts";
-import { loadNamedDataset, samplePart } from "./datasets.ts";
+import { loadNamedDataset } from "./datasets.ts";
+import { samplePart } from "../data/splits.ts";
 import { createProgress } from "./progress.ts";
 import { runSpeakerEvaluation } from "../../audio/eval_speaker.ts";
 

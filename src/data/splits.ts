@@ -223,3 +223,24 @@ export function applySplit(ds: Dataset, split: Split): Record<SplitPart, Dataset
 export function splitPart(ds: Dataset, split: Split, part: SplitPart): Dataset {
   return subset(ds, split[part], `${ds.name}/${part}`);
 }
+
+/**
+ * `count` examples of one split part, drawn in a seeded random order (the parts are stored sorted, i.e.
+ * grouped by class), and the part's remaining examples in the same order after `skip` drawn ones.
+ */
+export function samplePart(
+  dataset: Dataset,
+  split: Split,
+  part: SplitPart,
+  count: number,
+  options: { seed?: number; skip?: number } = {},
+): Dataset {
+  const order = seededShuffle(Int32Array.from(split[part]), options.seed ?? 1);
+  const skip = options.skip ?? 0;
+  if (skip + count > order.length) {
+    throw new RangeError(
+      `${dataset.name}/${part} has ${order.length} examples; asked for ${count} after skipping ${skip}`,
+    );
+  }
+  return subset(dataset, order.subarray(skip, skip + count), `${dataset.name}/${part}`);
+}

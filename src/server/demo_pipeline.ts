@@ -6,8 +6,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { type Dataset, subset } from "../data/dataset.ts";
-import { FASHION_MNIST_PER_CLASS, loadFashionMnist } from "../data/fashion_mnist.ts";
+import type { Dataset } from "../data/dataset.ts";
+import { loadFashionMnist } from "../data/fashion_mnist.ts";
+import { fashionMnistSplit, samplePart } from "../data/splits.ts";
 import { splitModel } from "../engine/split.ts";
 import { createLeNet, LENET_FLATTEN_LAYER } from "../models/lenet.ts";
 import { trainClassifier } from "../models/training.ts";
@@ -27,30 +28,21 @@ export interface DemoPipelineOptions {
   modelName?: string;
 }
 
-/** A demo pipeline plus held-out test images (from index 6500 of each class). */
+/** A demo pipeline plus 100 test-split images (the fixed Fashion-MNIST split). */
 export interface DemoPipeline extends PipelineLike {
   profile: NipProfile;
   test: Dataset;
 }
 
-function perClass(start: number, count: number): number[] {
-  const out: number[] = [];
-  for (let c = 0; c < 10; c++) {
-    for (let j = 0; j < count; j++) out.push(c * FASHION_MNIST_PER_CLASS + start + j);
-  }
-  return out;
-}
-
 /** Trains and calibrates the demo pipeline (a few seconds on wasm). Call `initBackend` first. */
 export async function trainDemoPipeline(options: DemoPipelineOptions = {}): Promise<DemoPipeline> {
   const fashion = await loadFashionMnist();
-  const train = subset(fashion, perClass(0, options.trainPerClass ?? 200), "fashion-mnist/demo-train");
-  const calibration = subset(
-    fashion,
-    perClass(6000, options.calibrationPerClass ?? 20),
-    "fashion-mnist/demo-cal",
-  );
-  const test = subset(fashion, perClass(6500, 10), "fashion-mnist/demo-test");
+  const parts = fashionMnistSplit(fashion.labels);
+  const train = samplePart(fashion, parts, "train", 10 * (options.trainPerClass ?? 200), { seed: 31 });
+  const calibration = samplePart(fashion, parts, "calibration", 10 * (options.calibrationPerClass ?? 20), {
+    seed: 32,
+  });
+  const test = samplePart(fashion, parts, "test", 100, { seed: 33 });
   const model = createLeNet({ seed: options.seed ?? 1 });
   await trainClassifier(model, train, {
     epochs: options.epochs ?? 2,

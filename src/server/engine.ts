@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { DefenseOutcome, NipSettings, SplitModel } from "../nip/types.ts";
+import type { DefenseOutcome, NipSettings, ScaleRule, SplitModel } from "../nip/types.ts";
 
 /**
  * What the server needs of a loaded pipeline (the shape of `Pipeline` from `src/pipeline.ts`, kept
@@ -14,7 +14,12 @@ import type { DefenseOutcome, NipSettings, SplitModel } from "../nip/types.ts";
 export interface PipelineLike {
   split: SplitModel;
   profile: { settings: NipSettings; candidateCount: number; layerName: string; modelHash: string };
-  defense: { defendBatch(x: tf.Tensor4D): DefenseOutcome };
+  /** The defense in force: its scale rule and strength may override the profile's. */
+  defense: {
+    defendBatch(x: tf.Tensor4D): DefenseOutcome;
+    readonly scaleRule: ScaleRule;
+    readonly strength: number;
+  };
   modelName: string;
 }
 
@@ -122,8 +127,8 @@ export class ServingEngine {
       k2: p.profile.settings.k2,
       candidateCount: p.profile.candidateCount,
       keyMode: p.profile.settings.keyMode,
-      scaleRule: p.profile.settings.scaleRule,
-      alpha: p.profile.settings.scaleRule === "paper" ? p.profile.settings.alpha : p.profile.settings.rmsStep,
+      scaleRule: p.defense.scaleRule,
+      alpha: p.defense.strength,
       modelHash: p.profile.modelHash,
       backend: tf.getBackend(),
     };
