@@ -12,3 +12,4 @@ export { ala, type AlaParams, iAla } from "./ala.ts";
 export { saa, type SaaAttack, type SaaResult } from "./saa.ts";
 export { adaptiveBudgets } from "./budgets.ts";
 export { signedAscentAttack, type SignedAscentSettings, type StartRun } from "./signed_ascent.ts";
+export { type InfluenceDistance, influenceLossAttack, type InfluenceLossParams } from "./influence_loss.ts";

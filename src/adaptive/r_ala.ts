@@ -11,11 +11,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { attackLoss } from "../attacks/loss.ts";
 import type { Attack } from "../attacks/types.ts";
 import type { SplitModel } from "../nip/types.ts";
-import { influenceOf, partitionsOf, predictedLabels, remainingMask } from "./influence.ts";
-import { type InfluenceLossParams, influenceLossSettings, signedAscentAttack } from "./signed_ascent.ts";
+import { partitionsOf, remainingMask } from "./influence.ts";
+import { influenceLossAttack, type InfluenceLossParams } from "./influence_loss.ts";
 
 /** Parameters of {@link rAla}. */
 export interface RAlaParams extends InfluenceLossParams {
@@ -27,27 +26,18 @@ export interface RAlaParams extends InfluenceLossParams {
 
 /** R-ALA on the split model (the target passed to `run` should be the bare model). */
 export function rAla(split: SplitModel, params: RAlaParams = {}): Attack {
-  const { lambda, settings } = influenceLossSettings("r-ala", params);
   const k1 = params.k1 ?? 5;
   const k2 = params.k2 ?? 5;
-  return signedAscentAttack("r-ala", { lambda, k1, k2, ...settings }, settings, (context) => {
-    const benignInfluence = influenceOf(split, context.x, predictedLabels(split, context.x));
-    const a = benignInfluence.shape[1];
+  // Ascend MSE over the benign example's remaining neurons + lambda * CE: Eq. 12.
+  return influenceLossAttack("r-ala", split, params, 1, { k1, k2 }, (context) => {
     const partitions = partitionsOf(split, context.x, k1, k2);
+    const a = split.body.outputs[0].shape[split.body.outputs[0].shape.length - 1] as number;
     const mask = tf.tensor2d(remainingMask(partitions, a), [partitions.length, a]);
     const counts = tf.tidy(() => tf.maximum(tf.sum(mask, 1), 1));
     return {
-      step(current) {
-        const labels = predictedLabels(split, current);
-        return (input) =>
-          tf.tidy(() => {
-            const ce = attackLoss(context.target, context.target.scores(input), context.criterion, "ce");
-            const squared = tf.squaredDifference(influenceOf(split, input, labels), benignInfluence);
-            const mse = tf.div(tf.sum(tf.mul(squared, mask), 1), counts);
-            return tf.add(mse, tf.mul(ce, lambda)) as tf.Tensor1D;
-          });
-      },
-      dispose: () => tf.dispose([benignInfluence, mask, counts]),
+      distance: (iterate, benign) =>
+        tf.div(tf.sum(tf.mul(tf.squaredDifference(iterate, benign), mask), 1), counts) as tf.Tensor1D,
+      dispose: () => tf.dispose([mask, counts]),
     };
   });
 }

@@ -11,32 +11,17 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { attackLoss } from "../attacks/loss.ts";
 import type { Attack } from "../attacks/types.ts";
 import type { SplitModel } from "../nip/types.ts";
-import { influenceOf, predictedLabels } from "./influence.ts";
-import { type InfluenceLossParams, influenceLossSettings, signedAscentAttack } from "./signed_ascent.ts";
+import { influenceLossAttack, type InfluenceLossParams } from "./influence_loss.ts";
 
 /** Parameters of {@link sAla}. */
 export type SAlaParams = InfluenceLossParams;
 
 /** S-ALA on the split model (the target passed to `run` should be the bare model). */
 export function sAla(split: SplitModel, params: SAlaParams = {}): Attack {
-  const { lambda, settings } = influenceLossSettings("s-ala", params);
-  return signedAscentAttack("s-ala", { lambda, ...settings }, settings, (context) => {
-    const benignInfluence = influenceOf(split, context.x, predictedLabels(split, context.x));
-    return {
-      step(current) {
-        const labels = predictedLabels(split, current);
-        // Ascend lambda * CE - MSE(sigma(x), sigma(x*)): the minimisation of Eq. 11.
-        return (input) =>
-          tf.tidy(() => {
-            const ce = attackLoss(context.target, context.target.scores(input), context.criterion, "ce");
-            const mse = tf.mean(tf.squaredDifference(influenceOf(split, input, labels), benignInfluence), 1);
-            return tf.sub(tf.mul(ce, lambda), mse) as tf.Tensor1D;
-          });
-      },
-      dispose: () => benignInfluence.dispose(),
-    };
-  });
+  // Ascend lambda * CE - MSE(sigma(x), sigma(x*)): the minimisation of Eq. 11.
+  return influenceLossAttack("s-ala", split, params, -1, {}, () => ({
+    distance: (iterate, benign) => tf.mean(tf.squaredDifference(iterate, benign), 1) as tf.Tensor1D,
+  }));
 }

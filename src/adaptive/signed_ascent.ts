@@ -38,37 +38,6 @@ export interface SignedAscentSettings {
   readonly relStepSize: number;
 }
 
-/** Parameters shared by the influence-matching attacks (S-ALA, R-ALA: paper Eqs. 11-12). */
-export interface InfluenceLossParams {
-  /** Weight of the cross-entropy term (paper: 1). */
-  lambda?: number;
-  /** Iterations (paper: 10). */
-  steps?: number;
-  /** Absolute L_inf step; overrides `relStepSize`. */
-  stepSize?: number;
-  /** Step as a fraction of epsilon (default 0.25: 10 steps can cross the ball 2.5 times). */
-  relStepSize?: number;
-}
-
-/** Resolves {@link InfluenceLossParams} to `lambda` and step settings; the error names the attack. */
-export function influenceLossSettings(
-  name: string,
-  params: InfluenceLossParams,
-): { lambda: number; settings: SignedAscentSettings } {
-  const lambda = params.lambda ?? 1;
-  if (!Number.isFinite(lambda) || lambda < 0) {
-    throw new RangeError(`attack "${name}": lambda = ${lambda} must be >= 0`);
-  }
-  return {
-    lambda,
-    settings: {
-      steps: params.steps ?? 10,
-      stepSize: params.stepSize,
-      relStepSize: params.relStepSize ?? 0.25,
-    },
-  };
-}
-
 /** Checks step settings; the error names the attack and the field. */
 export function checkSignedAscent(name: string, settings: SignedAscentSettings): void {
   if (!Number.isInteger(settings.steps) || settings.steps < 1) {
