@@ -179,15 +179,10 @@ export class DefenseServiceCore {
             const deadline = deadlines.length > 0 ? Math.min(...deadlines) : undefined;
             // WAV payload: each request's defended WAV, resynthesised before the call (an audio model takes
             // one WAV per request, so request i is example i).
-            const audioMs: number[] = [];
-            const wavs = upstream.payload === "wav"
-              ? items.map((it, i) => {
-                const t = performance.now();
-                const wav = audio!.encode(it.samples!, whole.defended.subarray(i * size, (i + 1) * size));
-                audioMs.push(performance.now() - t);
-                return wav;
-              })
+            const encoded = upstream.payload === "wav"
+              ? items.map((it, i) => this.#encodeWav(it, whole.defended.subarray(i * size, (i + 1) * size)))
               : undefined;
+            const wavs = encoded?.map((e) => e.wav);
             const upstreamStart = performance.now();
             let answers: UpstreamAnswer[];
             try {
@@ -214,7 +209,7 @@ export class DefenseServiceCore {
                 answers: answers.slice(start, start + it.n),
                 upstreamMs,
                 wav: wavs?.[i],
-                audioMs: audioMs[i] ?? 0,
+                audioMs: encoded?.[i].ms ?? 0,
               };
               start += it.n;
               return part;
