@@ -43,3 +43,9 @@ export const FEATURE_SHAPE: readonly [number, number, number] = [NUM_FRAMES, MEL
 
 /** Default limit on the decoded duration of an input clip, in seconds. */
 export const DEFAULT_MAX_SECONDS = 30;
+
+/** Whether a model input is exactly the front end's features (shape and range): such a model is an audio model. */
+export function readsAudioFeatures(shape: readonly number[], range: readonly [number, number]): boolean {
+  return shape.length === FEATURE_SHAPE.length && shape.every((d, i) => d === FEATURE_SHAPE[i]) &&
+    range[0] === FEATURE_RANGE[0] && range[1] === FEATURE_RANGE[1];
+}

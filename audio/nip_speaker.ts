@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { calibrateProfile } from "../src/nip/calibrate.ts";
-import type { NipDefense } from "../src/nip/defense.ts";
+import type { DefensePipeline, PipelineOutcome } from "../src/stages/pipeline.ts";
 import type { NipProfile } from "../src/nip/profile.ts";
 import type { NipSettings, SplitModel } from "../src/nip/types.ts";
 import { loadPipeline, loadSplitModel, type Pipeline } from "../src/pipeline.ts";
@@ -142,16 +142,16 @@ export function disposeSplitModel(split: SplitModel): void {
   split.head.dispose();
 }
 
-/** Loads the speaker model with its profile as a ready defense, in the features' input range. */
+/** Loads the speaker model with its profile and the named defenses (default NIP), in the features' input range. */
 export function loadSpeakerPipeline(
-  options: { modelDir?: string; profileDir?: string; backend?: BackendName; strength?: number } = {},
+  options: { modelDir?: string; profileDir?: string; backend?: BackendName; defenses?: string[] } = {},
 ): Promise<Pipeline> {
   const modelDir = options.modelDir ?? SPEAKER_MODEL_DIR;
   return loadPipeline({
     modelDir,
     profileDir: options.profileDir ?? `${modelDir}/profile`,
     backend: options.backend,
-    strength: options.strength,
+    defenses: options.defenses,
     inputRange: speakerInputRange(),
   });
 }
@@ -162,20 +162,24 @@ export interface SpeakerDefenseResult {
   defended: Float32Array[];
   labelsBefore: Int32Array;
   labelsAfter: Int32Array;
-  candidateIndex: Int32Array;
+  /** Per-example details of each stage, by stage name. */
+  details: PipelineOutcome["details"];
 }
 
 /** Defends feature maps from `featurize` (no label used) and returns the defended maps and verdicts. */
-export function defendSpeakerFeatures(defense: NipDefense, features: Float32Array[]): SpeakerDefenseResult {
+export function defendSpeakerFeatures(
+  pipeline: DefensePipeline,
+  features: Float32Array[],
+): SpeakerDefenseResult {
   const x = featuresToTensor(features);
-  const outcome = defense.defendBatch(x);
+  const outcome = pipeline.run(x);
   const flat = outcome.defended.dataSync() as Float32Array;
   tf.dispose([x, outcome.defended]);
   const size = flat.length / features.length;
   return {
     defended: features.map((_, i) => flat.slice(i * size, (i + 1) * size)),
     labelsBefore: outcome.labelsBefore,
-    labelsAfter: outcome.labelsAfter,
-    candidateIndex: outcome.candidateIndex,
+    labelsAfter: outcome.labelsAfter!,
+    details: outcome.details,
   };
 }

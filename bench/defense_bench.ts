@@ -1,42 +1,58 @@
 /**
- * `deno task bench`: NIP defense cost against bare inference on the embedded default model (same
- * process, same inputs), and calibration throughput (candidates per second). Deno prints each defended
- * case as a multiple of its bare baseline.
+ * `deno task bench`: the cost of a defense as a ratio to a bare forward in the same run, on the embedded
+ * default model, through the serving engine the sidecar's `Defend` and `Predict` calls use (plain arrays
+ * in and out): NIP with and without the local verdict after defense at batch 1 and 64, every other stage
+ * at batch 64, and calibration throughput. Deno prints each case as a multiple of its group's baseline.
+ * `NIP_BENCH_BACKEND=webgpu` runs the same cases on another backend.
  */
-import * as tf from "@tensorflow/tfjs";
 import { toTensor } from "../src/data/dataset.ts";
 import { loadNamedDataset } from "../src/cli/datasets.ts";
 import { samplePart } from "../src/data/splits.ts";
+import { type BackendName, parseBackendName } from "../src/engine/backend.ts";
 import { buildProfile } from "../src/nip/calibrate.ts";
 import { loadPipeline } from "../src/pipeline.ts";
+import { ServingEngine } from "../src/server/engine.ts";
+import { DefensePipeline } from "../src/stages/pipeline.ts";
+import { buildStages, stageNames } from "../src/stages/registry.ts";
 
-const pipeline = await loadPipeline();
+const backend: BackendName = parseBackendName(Deno.env.get("NIP_BENCH_BACKEND") ?? "wasm");
+const loaded = await loadPipeline({ backend });
 const { dataset, split } = await loadNamedDataset("fashion-mnist");
 const test = samplePart(dataset, split, "test", 64, { seed: 11 });
 const calibration = samplePart(dataset, split, "calibration", 64, { seed: 12 });
-const single = toTensor(test, 0, 1);
-const batch = toTensor(test, 0, 64);
 const calibrationX = toTensor(calibration);
+const size = test.images.length / test.count;
+const single = test.images.slice(0, size);
+const batch = test.images;
 
-function bare(x: tf.Tensor): void {
-  tf.tidy(() => (pipeline.split.model.predict(x) as tf.Tensor).argMax(1).dataSync());
+const engine = new ServingEngine(loaded);
+await engine.warmUp();
+
+for (const [group, rows, n] of [["one image", single, 1], ["batch of 64", batch, 64]] as const) {
+  Deno.bench(`bare forward (Predict), ${group}`, { group, baseline: true }, () => {
+    engine.predict(rows, n);
+  });
+  Deno.bench(`NIP Defend without the verdict after defense, ${group}`, { group }, async () => {
+    await engine.defend(rows, n, false);
+  });
+  Deno.bench(`NIP Defend with the verdict after defense, ${group}`, { group }, async () => {
+    await engine.defend(rows, n, true);
+  });
 }
 
-function defended(x: tf.Tensor): void {
-  pipeline.defense.defendBatch(x).defended.dispose();
+// Every other image stage alone, with the verdict after defense (what the evaluation runs).
+for (const name of stageNames("image").filter((s) => s !== "nip")) {
+  const stages = buildStages([name], { split: loaded.split, profile: loaded.profile, modality: "image" });
+  const other = new ServingEngine({ ...loaded, defense: new DefensePipeline(loaded.split, stages) });
+  Deno.bench(
+    `${name} Defend with the verdict after defense, batch of 64`,
+    { group: "batch of 64" },
+    async () => {
+      await other.defend(batch, 64, true);
+    },
+  );
 }
 
-Deno.bench("bare forward, 1 image", { group: "one image", baseline: true }, () => bare(single));
-Deno.bench(
-  "NIP defense (match + perturb + reclassify), 1 image",
-  { group: "one image" },
-  () => defended(single),
-);
-Deno.bench("bare forward, batch of 64", { group: "batch of 64", baseline: true }, () => bare(batch));
-Deno.bench("NIP defense, batch of 64", { group: "batch of 64" }, () => defended(batch));
-Deno.bench("NIP_n (activation-space defense), batch of 64", { group: "batch of 64" }, () => {
-  pipeline.defense.defendActivations(batch);
-});
 Deno.bench("calibration: 64 candidates", { group: "calibration", n: 5, warmup: 1 }, () => {
-  buildProfile(pipeline.split, calibrationX, calibration.labels, { modelHash: pipeline.modelHash });
+  buildProfile(loaded.split, calibrationX, calibration.labels, { modelHash: loaded.modelHash });
 });

@@ -1,31 +1,41 @@
 /**
  * Loads what the server, the CLI and the evaluation share: a model from disk, split at its layer, with a
- * calibration profile checked against the model's hash, as a ready {@link NipDefense}.
+ * calibration profile checked against the model's hash, and the defense pipeline named by stage names
+ * (default: NIP alone).
  *
  * @module
  */
 import { basename, join } from "node:path";
+import { readsAudioFeatures } from "../audio/config.ts";
 import { type BackendName, initBackend } from "./engine/backend.ts";
 import { loadLayersModel, modelHash } from "./engine/model_io.ts";
 import { splitModel } from "./engine/split.ts";
-import { NipDefense } from "./nip/defense.ts";
 import type { NipProfile } from "./nip/profile.ts";
-import type { ScaleRule, SplitModel } from "./nip/types.ts";
+import type { SplitModel } from "./nip/types.ts";
 import { loadProfile } from "./profile_io.ts";
+import type { DefensePipeline } from "./stages/pipeline.ts";
+import { buildPipelines } from "./stages/registry.ts";
+import type { StageModality, StageSettings } from "./stages/stage.ts";
 
 /** The embedded default model directory. */
 export const DEFAULT_MODEL_DIR = "models/fashion-lenet";
+
+/** The defense a pipeline runs when none is named. */
+export const DEFAULT_DEFENSES: readonly string[] = ["nip"];
 
 /** Profile directory used when none is given: `<modelDir>/profile`. */
 export function defaultProfileDir(modelDir: string): string {
   return join(modelDir, "profile");
 }
 
-/** A loaded model, its profile and the defense built from both. */
+/** A loaded model, its profile and the defense pipeline built over both. */
 export interface Pipeline {
   split: SplitModel;
   profile: NipProfile;
-  defense: NipDefense;
+  /** `audio` when the model reads the audio front end's features, else `image`. */
+  modality: StageModality;
+  /** The defense pipeline in force. */
+  defense: DefensePipeline;
   /** Name of the model directory, e.g. "fashion-lenet". */
   modelName: string;
   modelHash: string;
@@ -36,11 +46,11 @@ export interface PipelineOptions {
   modelDir?: string;
   profileDir?: string;
   backend?: BackendName;
-  /** Overrides the profile's scale rule. */
-  scaleRule?: ScaleRule;
-  /** Overrides the profile's strength (`alpha` or rms step). */
-  strength?: number;
-  /** Input range of the model (default [0, 1]). */
+  /** Stage names in order (default {@link DEFAULT_DEFENSES}). */
+  defenses?: readonly string[];
+  /** Settings per stage name, e.g. `{ nip: { strength: 0.5 } }`. */
+  overrides?: Record<string, StageSettings>;
+  /** Input range of the model (default: the profile's). */
   inputRange?: [number, number];
 }
 
@@ -54,7 +64,12 @@ export async function loadSplitModel(
   return { split: splitModel(model, options), hash };
 }
 
-/** Loads model + profile and builds the defense; the profile must match the model (hash and layer). */
+/** The modality of a split model: audio when it reads the audio front end's features. */
+export function modalityOf(split: Pick<SplitModel, "inputShape" | "inputRange">): StageModality {
+  return readsAudioFeatures(split.inputShape, split.inputRange) ? "audio" : "image";
+}
+
+/** Loads model + profile (which must match the model's hash) and builds the named defense pipeline. */
 export async function loadPipeline(options: PipelineOptions = {}): Promise<Pipeline> {
   await initBackend(options.backend ?? "wasm");
   const modelDir = options.modelDir ?? DEFAULT_MODEL_DIR;
@@ -66,9 +81,12 @@ export async function loadPipeline(options: PipelineOptions = {}): Promise<Pipel
     layerName: profile.layerName,
     inputRange: options.inputRange ?? profile.inputRange,
   });
-  const defense = new NipDefense(split, profile, {
-    scaleRule: options.scaleRule,
-    strength: options.strength,
+  const modality = modalityOf(split);
+  const [defense] = buildPipelines([[...(options.defenses ?? DEFAULT_DEFENSES)]], {
+    split,
+    profile,
+    modality,
+    overrides: options.overrides,
   });
-  return { split, profile, defense, modelName: basename(modelDir), modelHash: hash };
+  return { split, profile, modality, defense, modelName: basename(modelDir), modelHash: hash };
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { bpda, bpdaTarget } from "../src/attacks/bpda.ts";
+import { bpdaTarget } from "../src/attacks/bpda.ts";
+import { bpda } from "../src/engine/bpda.ts";
 import { pgd } from "../src/attacks/pgd.ts";
 import { misclassification } from "../src/attacks/criteria.ts";
 import { assertValidResult, fashionFixture } from "./attacks_fixture.ts";

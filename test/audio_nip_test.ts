@@ -106,7 +106,8 @@ Deno.test("NIP defends real validation clips without labels, in range, and frees
   tf.dispose([x, attack.adversarial]);
   const defended = defendSpeakerFeatures(pipeline.defense, adversarial);
   assert.equal(defended.labelsAfter.length, entries.length);
-  assert.ok(defended.candidateIndex.every((c) => c >= 0 && c < pipeline.defense.candidateCount));
+  const candidates = defended.details.nip.candidateIndex;
+  assert.ok(candidates.every((c) => c >= 0 && c < pipeline.profile.candidateCount));
   assert.equal(tf.memory().numTensors, baseline);
   pipeline.defense.dispose();
   disposeSplitModel(pipeline.split);

@@ -69,27 +69,71 @@ Deno.test("CLI mistakes name the flag or the file and exit non-zero", async () =
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("eval writes JSON and Markdown with the controls beside every DSR", async () => {
-  const out = await Deno.makeTempDir();
-  const result = await runTask("eval", [
-    "--n",
-    "40",
-    "--attacks",
-    "fgsm",
-    "--budgets",
-    "0.1",
-    "--protocol",
-    "honest",
-    "--out",
-    out,
+/** The keys of an object, and recursively of its plain-object values: the shape of a report. */
+function shape(value: unknown): unknown {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return typeof value;
+  return Object.fromEntries(Object.entries(value).sort().map(([k, v]) => [k, shape(v)]));
+}
+
+Deno.test("image and speaker evaluations go through one harness: same report, same controls", async () => {
+  const imageOut = await Deno.makeTempDir();
+  const image = await runTask("eval", [
+    ..."--n 40 --attacks fgsm --budgets 0.1 --protocol honest --defenses nip,cbdr --out".split(" "),
+    imageOut,
   ]);
-  assert.equal(result.code, 0, result.stderr);
-  const { report, meta } = JSON.parse(await Deno.readTextFile(join(out, "eval.json")));
-  assert.equal(meta.n, 40);
-  assert.equal(report.rows.length, 1);
-  assert.ok("randomNoise" in report.rows[0].controls && "randomCandidate" in report.rows[0].controls);
-  const markdown = await Deno.readTextFile(join(out, "eval.md"));
-  assert.match(markdown, /\| fgsm \| l_?inf 0\.1/i);
-  assert.match(result.stdout, /random-noise control/);
-  await Deno.remove(out, { recursive: true });
+  assert.equal(image.code, 0, image.stderr);
+  const speechOut = await Deno.makeTempDir();
+  const speech = await runTask("eval", [
+    ..."--data fsdd --n 12 --attacks spectrogram:fgsm:6,waveform:fgsm:8 --protocol honest --defenses nip,cbdr --out"
+      .split(" "),
+    speechOut,
+  ]);
+  assert.equal(speech.code, 0, speech.stderr);
+  const imageJson = JSON.parse(await Deno.readTextFile(join(imageOut, "eval.json")));
+  const speechJson = JSON.parse(await Deno.readTextFile(join(speechOut, "eval.json")));
+  assert.equal(imageJson.meta.n, 40);
+  assert.equal(speechJson.meta.n, 12);
+  assert.deepEqual(speechJson.report.rows.map((r: { domain: string }) => r.domain), [
+    "spectrogram",
+    "waveform",
+  ]);
+  // Same report type: the same fields at every level, for every defense.
+  assert.deepEqual(Object.keys(imageJson.report).sort(), Object.keys(speechJson.report).sort());
+  assert.deepEqual(shape(imageJson.report.benign), shape(speechJson.report.benign));
+  assert.deepEqual(Object.keys(imageJson.report.defenses[0]), Object.keys(speechJson.report.defenses[0]));
+  for (const json of [imageJson, speechJson]) {
+    const row = json.report.rows.find((r: { adversarial: number }) => r.adversarial > 0);
+    assert.ok(row, "some attack found adversarial examples");
+    // Same controls: the random-noise control for every defense, NIP's own control beside it.
+    assert.deepEqual(Object.keys(row.defenses), ["nip", "cbdr"]);
+    assert.ok(row.defenses.nip.randomNoise >= 0 && row.defenses.cbdr.randomNoise >= 0);
+    assert.ok(row.defenses.nip.ownControl >= 0 && row.defenses.cbdr.ownControl === undefined);
+    assert.deepEqual(Object.keys(row.defenses.nip).sort(), [
+      "change",
+      "dsr",
+      "msPerExample",
+      "ownControl",
+      "protocols",
+      "psnr",
+      "randomNoise",
+      "tknc",
+    ]);
+  }
+  const waveform = speechJson.report.rows[1];
+  assert.ok(waveform.perturbation["L_inf 16-bit steps"] <= 8 + 1e-3);
+  for (const [result, out] of [[image, imageOut], [speech, speechOut]] as const) {
+    const markdown = await Deno.readTextFile(join(out, "eval.md"));
+    assert.match(
+      markdown,
+      /\| nip DSR \| nip noise ctrl \| nip own ctrl \| nip NIP_n \| nip benign acc\. \| nip ms \| cbdr DSR/,
+    );
+    assert.match(result.stdout, /random-noise control/);
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("eval names an unknown defense and the ones it knows", async () => {
+  const result = await runTask("eval", ["--defenses", "nip,blur"]);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /unknown defense "blur"; expected one of nip, ss, cbdr, jc, tvm, fdistill/);
 });

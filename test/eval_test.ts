@@ -8,7 +8,10 @@ import { renderMarkdown, verdict } from "../src/eval/report.ts";
 import { resolveSpecs } from "../src/eval/specs.ts";
 import { changeNorms, psnr, tknc } from "../src/eval/metrics.ts";
 import { randomNoiseControl } from "../src/eval/controls.ts";
-import { paperOracleLabels } from "../src/eval/oracle.ts";
+import { paperOracleLabels } from "../src/nip/oracle.ts";
+import { DefensePipeline } from "../src/stages/pipeline.ts";
+import { nipStage } from "../src/stages/nip.ts";
+import { buildStages } from "../src/stages/registry.ts";
 import { nipFixture } from "./nip_fixture.ts";
 
 const fixture = await nipFixture();
@@ -55,8 +58,11 @@ Deno.test("paper-oracle retries with the opposite sign only where the first try 
   defense.dispose();
 });
 
-Deno.test("evaluate reports every DSR with both controls and frees its tensors", async () => {
-  const defense = new NipDefense(fixture.split, profile, { strength: 0.3 });
+Deno.test("evaluate gives every defense the same columns and frees its tensors", async () => {
+  const pipelines = [
+    new DefensePipeline(fixture.split, [nipStage(new NipDefense(fixture.split, profile, { strength: 0.3 }))]),
+    new DefensePipeline(fixture.split, buildStages(["cbdr"], { split: fixture.split, modality: "image" })),
+  ];
   const x = toTensor(fixture.test, 0, 60);
   const before = tf.memory().numTensors;
   const specs = resolveSpecs(["fgsm", "pgd-linf"], ["0.1", "paper"], "grey28", {
@@ -64,7 +70,7 @@ Deno.test("evaluate reports every DSR with both controls and frees its tensors",
     "pgd-linf": { steps: 10, stepSize: 0.03 },
   });
   const stages: string[] = [];
-  const report = await evaluate(defense, x, fixture.test.labels.slice(0, 60), specs, {
+  const report = await evaluate(pipelines, { x, labels: fixture.test.labels.slice(0, 60) }, specs, {
     protocols: ["honest", "paper-oracle"],
     batchSize: 30,
     onProgress: (stage) => stages.push(stage),
@@ -73,30 +79,50 @@ Deno.test("evaluate reports every DSR with both controls and frees its tensors",
   assert.equal(report.rows.length, 4);
   assert.ok(stages.length >= 4);
   assert.ok(report.benign.accuracy > 0.6);
+  assert.deepEqual(report.defenses.map((d) => d.name), ["nip", "cbdr"]);
+  assert.equal(report.defenses[0].control, "nip-random-candidate");
+  assert.equal(report.defenses[1].control, undefined);
+  assert.deepEqual(Object.keys(report.benign.defenses), ["nip", "cbdr"]);
   for (const row of report.rows) {
     assert.ok(row.attacked > 30);
     assert.ok(row.asr >= 0 && row.asr <= 1);
+    assert.equal(row.domain, "input");
     if (row.adversarial === 0) continue;
-    for (
-      const value of [
-        row.dsr.honest!,
-        row.dsr["paper-oracle"]!,
-        row.controls.randomNoise,
-        row.controls.randomCandidate,
-      ]
-    ) {
-      assert.ok(value >= 0 && value <= 1, JSON.stringify(row));
+    for (const name of ["nip", "cbdr"]) {
+      const score = row.defenses[name];
+      for (const value of [score.dsr, score.randomNoise]) {
+        assert.ok(value >= 0 && value <= 1, JSON.stringify(score));
+      }
+      assert.ok(score.change.l2 > 0 && score.msPerExample > 0, name);
     }
-    assert.ok(row.defenseChange.l2 > 0 && row.msPerExample.defense > 0);
+    const nip = row.defenses.nip;
+    assert.ok(nip.ownControl! >= 0 && nip.ownControl! <= 1);
+    assert.ok(nip.protocols["paper-oracle"] >= 0 && nip.protocols.NIP_n >= 0);
+    assert.deepEqual(row.defenses.cbdr.protocols, {});
   }
   const pgdPaper = report.rows.find((r) => r.attack === "pgd-linf" && r.budgetSource === "paper")!;
   assert.ok(pgdPaper.asr > 0.9, `PGD at L_inf 0.3 should fool a small net: ${pgdPaper.asr}`);
   const markdown = renderMarkdown(report);
-  assert.match(markdown, /random-noise control/);
-  assert.match(markdown, /paper-oracle/);
-  assert.match(markdown, /after defense/);
+  assert.match(
+    markdown,
+    /nip DSR \| nip noise ctrl \| nip own ctrl \| nip paper-oracle \(uses true labels\)/,
+  );
+  assert.match(markdown, /cbdr DSR \| cbdr noise ctrl \| cbdr benign acc\. \| cbdr ms/);
   assert.equal(markdown.split("\n").filter((l) => l.startsWith("| fgsm") || l.startsWith("| pgd")).length, 4);
-  assert.ok(verdict(pgdPaper).length > 0);
+  assert.ok(verdict(pgdPaper.defenses.nip).length > 0);
   x.dispose();
-  defense.dispose();
+  pipelines.forEach((p) => p.dispose());
+});
+
+Deno.test("without the paper-oracle protocol no column reads true labels", async () => {
+  const pipeline = new DefensePipeline(fixture.split, [nipStage(new NipDefense(fixture.split, profile))]);
+  const x = toTensor(fixture.test, 0, 30);
+  const specs = resolveSpecs(["fgsm"], ["0.1"], "grey28");
+  const report = await evaluate([pipeline], { x, labels: fixture.test.labels.slice(0, 30) }, specs);
+  const row = report.rows[0];
+  assert.ok(row.adversarial > 0);
+  assert.deepEqual(Object.keys(row.defenses.nip.protocols), ["NIP_n"]);
+  assert.doesNotMatch(renderMarkdown(report), /uses true labels/);
+  x.dispose();
+  pipeline.dispose();
 });

@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/engine/backend.ts";
 import { frontTailSigns, inversePerturbations } from "../src/nip/inverse.ts";
 import { neuronOutputs } from "../src/nip/neurons.ts";
-import { applyPerturbation, normalizePerturbations } from "../src/nip/scaling.ts";
+import { applyPerturbation, applyPerturbationRows, normalizePerturbations } from "../src/nip/scaling.ts";
 
 await initBackend("wasm");
 
@@ -91,4 +91,29 @@ Deno.test("rms scaling is x + step * rho / rms(rho), and a zero rho changes noth
   const expected = [0.6, 0.4, 0.6, 0.4, 0.3, 0.3, 0.3, 0.3];
   out.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-6, `${i}: ${v}`));
   tf.dispose([x, rho, normalized]);
+});
+
+Deno.test("applyPerturbationRows gives applyPerturbation's values on plain rows, for both rules", () => {
+  const x = tf.randomUniform([3, 4, 4, 2], 0, 1, "float32", 3);
+  const rho = tf.randomNormal([5, 4, 4, 2], 0, 1, "float32", 4);
+  const index = Int32Array.from([4, 0, 2]);
+  for (const rule of ["paper", "rms"] as const) {
+    const normalized = normalizePerturbations(rho, rule);
+    const expected = tf.tidy(() =>
+      applyPerturbation(x, normalized.gather(tf.tensor1d(index, "int32")), rule, 0.7, [0, 1]).dataSync()
+    );
+    const got = applyPerturbationRows(
+      x.dataSync() as Float32Array,
+      normalized.dataSync() as Float32Array,
+      index,
+      rule,
+      0.7,
+      [0, 1],
+    );
+    got.forEach((v, i) =>
+      assert.ok(Math.abs(v - expected[i]) < 1e-6, `${rule} ${i}: ${v} vs ${expected[i]}`)
+    );
+    normalized.dispose();
+  }
+  tf.dispose([x, rho]);
 });

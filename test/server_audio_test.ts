@@ -15,7 +15,8 @@ import { decodeWav } from "../audio/wav.ts";
 import { initBackend } from "../src/engine/backend.ts";
 import { loadPipeline } from "../src/pipeline.ts";
 import { restoreLength } from "../audio/clip.ts";
-import { createSpeakerFrontEnd, readsAudioFeatures, resolveModality } from "../src/server/audio.ts";
+import { createSpeakerFrontEnd, resolveModality } from "../src/server/audio.ts";
+import { readsAudioFeatures } from "../audio/config.ts";
 import { defaultConfig, loadConfig, type SidecarConfig } from "../src/server/config.ts";
 import { DefenseClient, float32Input, imagesInput, readFloat32, wavInput } from "../src/server/client.ts";
 import { ServingEngine } from "../src/server/engine.ts";
@@ -214,8 +215,14 @@ Deno.test({
     const served = readFloat32(asTensor.defended.tensor);
     const direct = tf.tidy(() => {
       const x = tf.tensor4d(wavRequestToInput(realWav).features, [1, ...FEATURE_SHAPE]);
-      const outcome = speaker.defense.defendBatch(x);
-      return { ...outcome, values: outcome.defended.dataSync() as Float32Array };
+      const outcome = speaker.defense.run(x);
+      return {
+        ...outcome,
+        labelsAfter: outcome.labelsAfter!,
+        candidateIndex: outcome.details.nip.candidateIndex,
+        similarity: outcome.details.nip.similarity,
+        values: outcome.defended.dataSync() as Float32Array,
+      };
     });
     assert.equal(served.length, direct.values.length);
     for (let i = 0; i < served.length; i++) assert.ok(Math.abs(served[i] - direct.values[i]) < 1e-5);

@@ -91,8 +91,14 @@ Deno.test("Defend returns the same defended tensor and verdicts as the NIP core"
   const defended = readFloat32(response.defended.tensor);
   assert.deepEqual(response.defended.tensor.shape, [4, 28, 28, 1]);
   const direct = tf.tidy(() => {
-    const outcome = pipeline.defense.defendBatch(tf.tensor4d(x, [4, 28, 28, 1]));
-    return { ...outcome, values: outcome.defended.dataSync() as Float32Array };
+    const outcome = pipeline.defense.run(tf.tensor4d(x, [4, 28, 28, 1]));
+    return {
+      ...outcome,
+      labelsAfter: outcome.labelsAfter!,
+      candidateIndex: outcome.details.nip.candidateIndex,
+      similarity: outcome.details.nip.similarity,
+      values: outcome.defended.dataSync() as Float32Array,
+    };
   });
   for (let i = 0; i < defended.length; i++) assert.ok(Math.abs(defended[i] - direct.values[i]) < 1e-6);
   assert.ok(defended.every((v) => v >= 0 && v <= 1));

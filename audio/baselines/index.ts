@@ -1,97 +1,105 @@
 /**
- * The audio baselines NIP is compared with (paper Sec. 6.4.1, Fig. 6): DS, RC, MC, QTZ on the
- * waveform and SS, BDR on the log-mel feature map, each with the paper's default setting scaled to
- * 8 kHz. {@link baselineFeatures} turns a waveform into defended model features for any of them.
+ * The paper's four waveform baselines for speaker recognition (Sec. 6.4.1, App. Table 4) as defense
+ * stages of the `signal` domain: DS, RC, MC and QTZ run on the raw waveform before the front end, each
+ * with the paper's setting scaled to the model's 8 kHz. {@link audioFrontEnd} turns their output into the
+ * model's input. (The feature-map baselines SS and CBDR are the image stages, run on the log-mel map.)
  *
  * @module
  */
-import { featurize } from "../features.ts";
+import type * as tf from "@tensorflow/tfjs";
+import type { DefenseStage, StageFactory } from "../../src/stages/stage.ts";
 import { fitToClip } from "../clip.ts";
+import { featuresToTensor, featurize } from "../features.ts";
 import { DOWNSAMPLE_DEFAULT_RATE, downsampleDefense } from "./downsample.ts";
-import { RANDOM_CROP_DEFAULT_COUNT, randomCrop } from "./random_crop.ts";
 import { MP3_DEFAULT_BITRATE, mp3Compression } from "./mp3.ts";
 import { QUANTIZE_DEFAULT_STEP, quantizeWaveform } from "./quantize.ts";
-import {
-  BIT_DEPTH_DEFAULT_BITS,
-  bitDepthReduction,
-  SMOOTHING_DEFAULT_WINDOW,
-  spatialSmoothing,
-} from "./spectrogram.ts";
+import { RANDOM_CROP_DEFAULT_COUNT, randomCrop } from "./random_crop.ts";
 
-/** One baseline defense. */
-export interface AudioBaseline {
-  /** Short name as in the paper's Fig. 6. */
-  readonly name: "DS" | "RC" | "MC" | "QTZ" | "SS" | "BDR";
-  /** What it does, with its setting. */
-  readonly description: string;
-  /** Whether it transforms the waveform (before the features) or the feature map. */
-  readonly domain: "waveform" | "features";
-  /** Applies the defense (to samples at the model's rate, or to a feature map). */
-  apply(input: Float32Array, random: () => number): Promise<Float32Array>;
+/** The speaker model's front end for a batch of raw waveforms: fit to the clip, log-mel features. */
+export function audioFrontEnd(signals: Float32Array[]): tf.Tensor {
+  return featuresToTensor(signals.map((s) => featurize(fitToClip(s))));
 }
 
-/** All baselines with their default settings. */
-export const AUDIO_BASELINES: readonly AudioBaseline[] = [
-  {
-    name: "DS",
-    description: `down-sample to ${DOWNSAMPLE_DEFAULT_RATE} Hz and back`,
-    domain: "waveform",
-    apply: (x) => Promise.resolve(downsampleDefense(x)),
-  },
-  {
-    name: "RC",
-    description: `delete ${RANDOM_CROP_DEFAULT_COUNT} random samples`,
-    domain: "waveform",
-    apply: (x, random) => Promise.resolve(randomCrop(x, RANDOM_CROP_DEFAULT_COUNT, random)),
-  },
-  {
-    name: "MC",
-    description: `MP3 round trip at ${MP3_DEFAULT_BITRATE} kbit/s`,
-    domain: "waveform",
-    apply: (x) => mp3Compression(x),
-  },
-  {
-    name: "QTZ",
-    description: `round 16-bit samples to multiples of ${QUANTIZE_DEFAULT_STEP}`,
-    domain: "waveform",
-    apply: (x) => Promise.resolve(quantizeWaveform(x)),
-  },
-  {
-    name: "SS",
-    description: `median filter ${SMOOTHING_DEFAULT_WINDOW}x${SMOOTHING_DEFAULT_WINDOW} on the log-mel map`,
-    domain: "features",
-    apply: (x) => Promise.resolve(spatialSmoothing(x)),
-  },
-  {
-    name: "BDR",
-    description: `log-mel map reduced to ${BIT_DEPTH_DEFAULT_BITS} bits`,
-    domain: "features",
-    apply: (x) => Promise.resolve(bitDepthReduction(x)),
-  },
+function waveformStage(
+  name: string,
+  description: string,
+  settings: Record<string, number>,
+  apply: (samples: Float32Array, random: () => number) => Float32Array | Promise<Float32Array>,
+): DefenseStage {
+  return {
+    name,
+    description,
+    settings,
+    role: "transform",
+    domain: "signal",
+    async transformSignals(signals, random) {
+      const out: Float32Array[] = [];
+      for (const samples of signals) out.push(await apply(samples, random));
+      return out;
+    },
+    dispose() {},
+  };
+}
+
+/** Builds a waveform stage whose one setting may be overridden (a positive number). */
+function waveformFactory(
+  name: string,
+  summary: string,
+  setting: string,
+  fallback: number,
+  describe: (value: number) => string,
+  apply: (
+    value: number,
+  ) => (samples: Float32Array, random: () => number) => Float32Array | Promise<Float32Array>,
+): StageFactory {
+  return {
+    name,
+    summary,
+    modalities: ["audio"],
+    needsProfile: false,
+    create({ overrides = {} }) {
+      const raw = overrides[setting];
+      const value = raw === undefined ? fallback : Number(raw);
+      if (!Number.isFinite(value) || value <= 0) {
+        throw new RangeError(`${name}: setting ${setting} = ${raw} must be a positive number`);
+      }
+      return waveformStage(name, describe(value), { [setting]: value }, apply(value));
+    },
+  };
+}
+
+/** DS, RC, MC, QTZ with the paper's defaults (scaled to the model's rate). */
+export const AUDIO_BASELINES: readonly StageFactory[] = [
+  waveformFactory(
+    "ds",
+    "down-sampling: resample to a lower rate and back (Yang et al. 2019)",
+    "rate",
+    DOWNSAMPLE_DEFAULT_RATE,
+    (rate) => `DS: down-sample to ${rate} Hz and back`,
+    (rate) => (samples) => downsampleDefense(samples, rate),
+  ),
+  waveformFactory(
+    "rc",
+    "random crop: delete random samples of the waveform",
+    "count",
+    RANDOM_CROP_DEFAULT_COUNT,
+    (count) => `RC: delete ${count} random samples`,
+    (count) => (samples, random) => randomCrop(samples, count, random),
+  ),
+  waveformFactory(
+    "mc",
+    "MP3 compression round trip (Andronic et al. 2020)",
+    "bitrate",
+    MP3_DEFAULT_BITRATE,
+    (bitrate) => `MC: MP3 round trip at ${bitrate} kbit/s`,
+    (bitrate) => (samples) => mp3Compression(samples, bitrate),
+  ),
+  waveformFactory(
+    "qtz",
+    "quantization of 16-bit samples (Yang et al. 2019)",
+    "step",
+    QUANTIZE_DEFAULT_STEP,
+    (step) => `QTZ: round 16-bit samples to multiples of ${step}`,
+    (step) => (samples) => quantizeWaveform(samples, step),
+  ),
 ];
-
-/** Looks a baseline up by name; throws listing the valid names. */
-export function audioBaseline(name: string): AudioBaseline {
-  const found = AUDIO_BASELINES.find((b) => b.name === name.toUpperCase());
-  if (!found) {
-    throw new RangeError(
-      `unknown audio baseline "${name}"; expected one of ${AUDIO_BASELINES.map((b) => b.name)}`,
-    );
-  }
-  return found;
-}
-
-/**
- * Defended model features of a waveform (model rate) under `baseline`: waveform baselines run on the
- * fitted clip and are then featurized; feature baselines run on the clip's features.
- */
-export async function baselineFeatures(
-  baseline: AudioBaseline,
-  samples: Float32Array,
-  random: () => number = Math.random,
-): Promise<Float32Array> {
-  const clip = fitToClip(samples);
-  return baseline.domain === "waveform"
-    ? featurize(await baseline.apply(clip, random))
-    : await baseline.apply(featurize(clip), random);
-}

@@ -52,6 +52,18 @@ export function listFlag(name: string, value: string): string[] {
   return items;
 }
 
+/** Parses `--settings stage.setting=value,...` into settings per stage name (numbers where they parse). */
+export function settingsFlag(value: string): Record<string, Record<string, number | string>> {
+  const settings: Record<string, Record<string, number | string>> = {};
+  for (const item of listFlag("settings", value)) {
+    const match = /^([a-z0-9-]+)\.([A-Za-z0-9]+)=(.+)$/.exec(item);
+    if (!match) throw new UsageError(`--settings: expected stage.setting=value, got "${item}"`);
+    const number = Number(match[3]);
+    (settings[match[1]] ??= {})[match[2]] = Number.isFinite(number) ? number : match[3];
+  }
+  return settings;
+}
+
 /** Runs a task's main function: usage errors and other failures print one clear line and set the exit code. */
 export async function runMain(main: () => Promise<void>): Promise<void> {
   try {

@@ -4,7 +4,8 @@
  *   deno task defend a.png b.jpg [--out out/defended]      defended PNGs + defend.json
  *   deno task defend --data fashion-mnist --split test --n 500   accuracy before / after, label flips
  *
- * Common flags: [--model models/fashion-lenet] [--profile DIR] [--alpha X] [--backend wasm].
+ * Common flags: [--model models/fashion-lenet] [--profile DIR] [--defense nip|jc+nip|...]
+ *   [--settings nip.strength=0.5] [--backend wasm].
  *
  * @module
  */
@@ -15,7 +16,7 @@ import { BACKEND_NAMES } from "../engine/backend.ts";
 import { decodeImage, encodePng } from "../image/codec.ts";
 import { imageToInput, inputToImage } from "../image/resize.ts";
 import { DEFAULT_MODEL_DIR, loadPipeline, type Pipeline } from "../pipeline.ts";
-import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "./args.ts";
+import { choiceFlag, numberFlag, parseFlags, runMain, settingsFlag, UsageError } from "./args.ts";
 import { loadNamedDataset } from "./datasets.ts";
 import { samplePart } from "../data/splits.ts";
 import { createProgress } from "./progress.ts";
@@ -39,7 +40,7 @@ async function defendFiles(pipeline: Pipeline, files: string[], out: string): Pr
   }
   await Deno.mkdir(out, { recursive: true });
   const x = tf.tensor4d(concatRows(rows), [files.length, ...shape]);
-  const outcome = defense.defendBatch(x);
+  const outcome = defense.run(x);
   const defended = outcome.defended.dataSync() as Float32Array;
   const size = rows[0].length;
   const results = [];
@@ -53,9 +54,13 @@ async function defendFiles(pipeline: Pipeline, files: string[], out: string): Pr
       file,
       defended: target,
       labelBefore: outcome.labelsBefore[i],
-      labelAfter: outcome.labelsAfter[i],
-      candidate: outcome.candidateIndex[i],
-      similarity: outcome.similarity[i],
+      labelAfter: outcome.labelsAfter![i],
+      stages: Object.fromEntries(
+        Object.entries(outcome.details).map(([stage, details]) => [
+          stage,
+          Object.fromEntries(Object.entries(details).map(([key, values]) => [key, values[i]])),
+        ]),
+      ),
     });
   }
   tf.dispose([x, outcome.defended]);
@@ -83,13 +88,13 @@ async function defendSplit(pipeline: Pipeline, data: string, part: string, n: nu
     const end = Math.min(n, start + batch);
     const x = toTensor(sample, start, end);
     const t0 = performance.now();
-    const outcome = pipeline.defense.defendBatch(x);
+    const outcome = pipeline.defense.run(x);
     ms += performance.now() - t0;
     for (let i = 0; i < end - start; i++) {
       const label = sample.labels[start + i];
       correctBefore += outcome.labelsBefore[i] === label ? 1 : 0;
-      correctAfter += outcome.labelsAfter[i] === label ? 1 : 0;
-      flips += outcome.labelsBefore[i] !== outcome.labelsAfter[i] ? 1 : 0;
+      correctAfter += outcome.labelsAfter![i] === label ? 1 : 0;
+      flips += outcome.labelsBefore[i] !== outcome.labelsAfter![i] ? 1 : 0;
     }
     tf.dispose([x, outcome.defended]);
     progress.update("defend", end, n);
@@ -97,6 +102,7 @@ async function defendSplit(pipeline: Pipeline, data: string, part: string, n: nu
   progress.stop();
   return {
     data: `${data}/${part}`,
+    defense: pipeline.defense.name,
     examples: n,
     accuracyBefore: correctBefore / n,
     accuracyAfter: correctAfter / n,
@@ -113,7 +119,8 @@ async function main(): Promise<void> {
     split: { type: "string" },
     n: { type: "string", default: "500" },
     out: { type: "string", default: "out/defend" },
-    alpha: { type: "string" },
+    defense: { type: "string", default: "nip" },
+    settings: { type: "string" },
     backend: { type: "string", default: "wasm" },
     seed: { type: "string", default: "1" },
   });
@@ -125,7 +132,8 @@ async function main(): Promise<void> {
     modelDir: flags.model,
     profileDir: flags.profile,
     backend: choiceFlag("backend", flags.backend, BACKEND_NAMES),
-    strength: flags.alpha === undefined ? undefined : numberFlag("alpha", flags.alpha, 0),
+    defenses: flags.defense.split("+").map((s) => s.trim()),
+    overrides: flags.settings === undefined ? undefined : settingsFlag(flags.settings),
   });
   const result = files.length > 0 ? await defendFiles(pipeline, files, flags.out) : await defendSplit(
     pipeline,

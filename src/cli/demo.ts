@@ -14,6 +14,7 @@ async function main(): Promise<void> {
     modelDir: DEFAULT_MODEL_DIR,
     data: "fashion-mnist",
     n: 300,
+    defenses: "nip",
     attacks: ["fgsm", "pgd-linf"],
     budgets: ["paper", "standard", "0.1"],
     protocols: ["honest", "paper-oracle"],

@@ -1,41 +1,68 @@
 /**
- * `deno task eval`: attacks the model with each attack and budget, defends the adversarial examples with
- * NIP, and writes `<out>/eval.json` plus `<out>/eval.md`, every DSR beside benign accuracy after defense
- * and the random-noise and random-candidate controls.
+ * `deno task eval`: one harness for images and speech. Attacks the model with each attack and budget,
+ * defends the adversarial examples with every listed defense, and writes `<out>/eval.json` plus
+ * `<out>/eval.md`: a column group per defense (DSR, its random-noise control, its own control, benign
+ * accuracy after defense, ms per example).
  *
  *   deno task eval [--model models/fashion-lenet] [--profile DIR] [--data fashion-mnist] [--n 500]
+ *     [--defenses nip,ss,cbdr,jc,tvm,fdistill] [--settings nip.strength=0.5,cbdr.bits=4]
  *     [--attacks fgsm,pgd-linf|all] [--budgets paper,standard,0.1] [--protocol honest,paper-oracle]
  *     [--out out/eval] [--backend wasm] [--seed 1]
- *   [--adaptive all|pgd-linf-bpda,square,...]   adds the adaptive suite (robust accuracy); `--attacks none`
- *     runs it alone
- *   deno task eval --data fsdd [--n 120] [--out out/eval-speaker]   the speaker comparison (issue 5):
- *     NIP vs the audio baselines vs the controls, spectrogram and waveform attacks
+ *   [--adaptive all|pgd-linf-bpda,square,...]   adds the adaptive suite against NIP (robust accuracy);
+ *     `--attacks none` runs it alone
+ *   deno task eval --data fsdd [--n 120] [--defenses nip,ds,rc,mc,qtz,ss,cbdr]
+ *     [--attacks spectrogram:fgsm:2,waveform:pgd-linf:4]   the speaker model (models/fsdd-speaker) on FSDD
+ *     validation clips; each attack names its domain and budget (dB on the map, 16-bit steps on the wave)
+ *
+ * Defenses separated by commas are compared side by side; stages joined by `+` run as one pipeline
+ * (`ss+nip`).
  *
  * @module
  */
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { audioFrontEnd } from "../../audio/baselines/index.ts";
+import {
+  DEFAULT_SPEAKER_ATTACKS,
+  speakerAttackSpec,
+  speakerEvalSet,
+  spreadEntries,
+} from "../../audio/eval_domains.ts";
+import { listFsdd } from "../../audio/fsdd.ts";
 import { toTensor } from "../data/dataset.ts";
+import { fsddTrainDir } from "../data/shared_data.ts";
+import { samplePart } from "../data/splits.ts";
 import { BACKEND_NAMES } from "../engine/backend.ts";
-import { type EvalReport, evaluate, type Protocol } from "../eval/harness.ts";
-import { renderMarkdown } from "../eval/report.ts";
 import { type AdaptiveReport, runAdaptive } from "../eval/adaptive.ts";
+import { type AttackSpec, type EvalReport, type EvalSet, evaluate, type Protocol } from "../eval/harness.ts";
+import { renderMarkdown } from "../eval/report.ts";
 import { resolveSpecs } from "../eval/specs.ts";
 import { inputKindOf } from "../attacks/mod.ts";
-import { DEFAULT_MODEL_DIR, loadPipeline } from "../pipeline.ts";
-import { choiceFlag, listFlag, numberFlag, parseFlags, runMain } from "./args.ts";
+import { NipDefense } from "../nip/defense.ts";
+import { DEFAULT_MODEL_DIR, loadPipeline, type Pipeline } from "../pipeline.ts";
+import { buildPipelines, parseDefenseList, stageFactory } from "../stages/registry.ts";
+import type { StageSettings } from "../stages/stage.ts";
+import { choiceFlag, listFlag, numberFlag, parseFlags, runMain, settingsFlag, UsageError } from "./args.ts";
 import { loadNamedDataset } from "./datasets.ts";
-import { samplePart } from "../data/splits.ts";
 import { createProgress } from "./progress.ts";
-import { runSpeakerEvaluation } from "../../audio/eval_speaker.ts";
+
+/** The committed speaker model, evaluated with `--data fsdd`. */
+export const SPEAKER_MODEL_DIR = "models/fsdd-speaker";
 
 /** What one evaluation run needs. */
 export interface EvalRunOptions {
   modelDir: string;
   profileDir?: string;
+  /** A named image data set, or `fsdd` (speech). */
   data: string;
   n: number;
+  /** Defenses (see {@link parseDefenseList}), default `nip`. */
+  defenses?: string;
+  /** Settings per stage name. */
+  settings?: Record<string, StageSettings>;
+  /** Image attacks by name (or `all`), or for `fsdd` `domain:attack:budget` specs. */
   attacks: string[];
+  /** Image budgets (`paper`, `standard`, a number); speaker attacks carry their own. */
   budgets: string[];
   protocols: Protocol[];
   out: string;
@@ -43,19 +70,25 @@ export interface EvalRunOptions {
   seed: number;
   title: string;
   attackOverrides?: Record<string, Record<string, unknown>>;
-  /** Adaptive suite names (`src/eval/adaptive.ts`) run after the attacks; empty: none. */
+  /** Adaptive suite names (`src/eval/adaptive.ts`) run against NIP after the attacks; empty: none. */
   adaptive?: string[];
 }
 
-/** Runs an evaluation on `n` test examples and writes JSON + Markdown; returns the report and its Markdown. */
-export async function runEvaluation(
+async function evaluationData(
   options: EvalRunOptions,
-): Promise<{ report: EvalReport; adaptive?: AdaptiveReport; markdown: string }> {
-  const pipeline = await loadPipeline({
-    modelDir: options.modelDir,
-    profileDir: options.profileDir,
-    backend: options.backend,
-  });
+  pipeline: Pipeline,
+  onProgress: (stage: string, done: number, total: number) => void,
+): Promise<{ set: EvalSet; specs: AttackSpec[]; description: string }> {
+  if (options.data === "fsdd") {
+    const dir = fsddTrainDir();
+    const entries = spreadEntries(listFsdd(dir, "validation"), options.n);
+    if (entries.length === 0) throw new RangeError(`${dir}: no FSDD validation recordings (takes 5-14)`);
+    const set = await speakerEvalSet(entries, (d, t) => onProgress("features (validation)", d, t));
+    const specs = options.attacks.map((a) =>
+      speakerAttackSpec(a, options.attackOverrides?.[a.split(":")[1]])
+    );
+    return { set, specs, description: `FSDD validation takes 5-14, ${entries.length} clips` };
+  }
   const { dataset, split } = await loadNamedDataset(options.data);
   const test = samplePart(dataset, split, "test", options.n, { seed: options.seed });
   const specs = resolveSpecs(
@@ -64,84 +97,130 @@ export async function runEvaluation(
     inputKindOf(pipeline.split.inputShape),
     options.attackOverrides,
   );
-  const progress = createProgress();
-  const x = toTensor(test);
-  const started = performance.now();
-  const report = await evaluate(pipeline.defense, x, test.labels, specs, {
-    protocols: options.protocols,
-    seed: options.seed,
-    onProgress: (stage, done, total) => progress.update(stage, done, total),
+  return {
+    set: { x: toTensor(test), labels: test.labels },
+    specs,
+    description: `${options.data}/test, n=${test.count}`,
+  };
+}
+
+/** Runs an evaluation and writes JSON + Markdown; returns the report and its Markdown. */
+export async function runEvaluation(
+  options: EvalRunOptions,
+): Promise<{ report: EvalReport; adaptive?: AdaptiveReport; markdown: string }> {
+  const loaded = await loadPipeline({
+    modelDir: options.modelDir,
+    profileDir: options.profileDir,
+    backend: options.backend,
+    defenses: [],
   });
-  progress.stop();
-  let adaptive: { report: AdaptiveReport; markdown: string } | undefined;
-  if (options.adaptive && options.adaptive.length > 0) {
-    adaptive = await runAdaptive(pipeline.defense, x, test.labels, {
-      attacks: options.adaptive.includes("all") ? undefined : options.adaptive,
-      budgets: options.budgets.map((b) => b === "paper" || b === "standard" ? b : Number(b)),
-      onProgress: (stage, done, total) => progress.update(stage, done, total),
-      title: "Adaptive attacks (the attacker knows the defense): robust accuracy",
+  const pipelines = buildPipelines(parseDefenseList(options.defenses ?? "nip"), {
+    split: loaded.split,
+    profile: loaded.profile,
+    modality: loaded.modality,
+    overrides: options.settings,
+  });
+  const progress = createProgress();
+  const onProgress = (stage: string, done: number, total: number) => progress.update(stage, done, total);
+  const started = performance.now();
+  const { set, specs, description } = await evaluationData(options, loaded, onProgress);
+  try {
+    const report = await evaluate(pipelines, set, specs, {
+      protocols: options.protocols,
+      seed: options.seed,
+      frontEnd: loaded.modality === "audio" ? audioFrontEnd : undefined,
+      onProgress,
     });
     progress.stop();
+    let adaptive: { report: AdaptiveReport; markdown: string } | undefined;
+    if (options.adaptive && options.adaptive.length > 0) {
+      // The adaptive suite is the paper's attacks on NIP itself (ALA, SAA, BPDA through its match).
+      const nip = new NipDefense(loaded.split, loaded.profile, {
+        strength: options.settings?.nip?.strength as number,
+      });
+      try {
+        adaptive = await runAdaptive(nip, set.x as tf.Tensor4D, set.labels, {
+          attacks: options.adaptive.includes("all") ? undefined : options.adaptive,
+          budgets: options.budgets.map((b) => b === "paper" || b === "standard" ? b : Number(b)),
+          onProgress,
+          title: "Adaptive attacks (the attacker knows the defense): robust accuracy",
+        });
+      } finally {
+        nip.dispose();
+        progress.stop();
+      }
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const markdown = (specs.length > 0 ? renderMarkdown(report, options.title) : "") +
+      (adaptive ? `\n${adaptive.markdown}` : "") +
+      `\nModel \`${options.modelDir}\` (${loaded.modelHash.slice(0, 12)}), ${description}, ` +
+      `seed ${options.seed}, backend ${tf.getBackend()}, ${seconds.toFixed(1)} s.\n`;
+    await Deno.mkdir(options.out, { recursive: true });
+    const meta = { ...options, modelHash: loaded.modelHash, backend: tf.getBackend(), seconds };
+    const json = { meta, report, adaptive: adaptive?.report };
+    await Deno.writeTextFile(join(options.out, "eval.json"), JSON.stringify(json, null, 2) + "\n");
+    await Deno.writeTextFile(join(options.out, "eval.md"), markdown);
+    return { report, adaptive: adaptive?.report, markdown };
+  } finally {
+    progress.stop();
+    set.x.dispose();
+    pipelines.forEach((p) => p.dispose());
+    loaded.defense.dispose();
   }
-  x.dispose();
-  pipeline.defense.dispose();
-  const seconds = (performance.now() - started) / 1000;
-  const markdown = (specs.length > 0 ? renderMarkdown(report, options.title) : "") +
-    (adaptive ? `\n${adaptive.markdown}` : "") +
-    `\nModel \`${options.modelDir}\` (${
-      pipeline.modelHash.slice(0, 12)
-    }), data ${options.data}/test, n=${options.n}, ` +
-    `seed ${options.seed}, backend ${tf.getBackend()}, ${seconds.toFixed(1)} s.\n`;
-  await Deno.mkdir(options.out, { recursive: true });
-  const meta = { ...options, modelHash: pipeline.modelHash, backend: tf.getBackend(), seconds };
-  const json = { meta, report, adaptive: adaptive?.report };
-  await Deno.writeTextFile(join(options.out, "eval.json"), JSON.stringify(json, null, 2) + "\n");
-  await Deno.writeTextFile(join(options.out, "eval.md"), markdown);
-  return { report, adaptive: adaptive?.report, markdown };
 }
 
 async function main(): Promise<void> {
   const flags = parseFlags({
-    model: { type: "string", default: DEFAULT_MODEL_DIR },
+    model: { type: "string" },
     profile: { type: "string" },
     data: { type: "string", default: "fashion-mnist" },
     n: { type: "string" },
-    attacks: { type: "string", default: "fgsm,pgd-linf" },
-    budgets: { type: "string", default: "paper,standard" },
+    defenses: { type: "string", default: "nip" },
+    settings: { type: "string" },
+    attacks: { type: "string" },
+    budgets: { type: "string" },
     protocol: { type: "string", default: "honest,paper-oracle" },
-    out: { type: "string", default: "out/eval" },
+    out: { type: "string" },
     backend: { type: "string", default: "wasm" },
     seed: { type: "string", default: "1" },
     adaptive: { type: "string" },
   });
-  if (flags.data === "fsdd") {
-    const markdown = await runSpeakerEvaluation({
-      n: numberFlag("n", flags.n ?? "120", 1),
-      out: flags.out === "out/eval" ? "out/eval-speaker" : flags.out,
-      seed: numberFlag("seed", flags.seed),
-      backend: choiceFlag("backend", flags.backend, BACKEND_NAMES),
-    });
-    console.log(markdown);
-    return;
+  const defenses = parseDefenseList(flags.defenses);
+  for (const name of defenses.flat()) {
+    try {
+      stageFactory(name);
+    } catch (error) {
+      throw new UsageError(`--defenses: ${(error as Error).message}`);
+    }
   }
+  const speech = flags.data === "fsdd";
+  if (speech && flags.budgets !== undefined) {
+    throw new UsageError(
+      "--budgets: speaker attacks carry their own budget (--attacks spectrogram:fgsm:2,...)",
+    );
+  }
+  const out = flags.out ?? (speech ? "out/eval-speaker" : "out/eval");
+  const attacks = flags.attacks ?? (speech ? DEFAULT_SPEAKER_ATTACKS.join(",") : "fgsm,pgd-linf");
   const { markdown } = await runEvaluation({
-    modelDir: flags.model,
+    modelDir: flags.model ?? (speech ? SPEAKER_MODEL_DIR : DEFAULT_MODEL_DIR),
     profileDir: flags.profile,
     data: flags.data,
-    n: numberFlag("n", flags.n ?? "500", 1),
-    attacks: flags.attacks === "none" ? [] : listFlag("attacks", flags.attacks),
-    budgets: listFlag("budgets", flags.budgets),
+    n: numberFlag("n", flags.n ?? (speech ? "120" : "500"), 1),
+    defenses: flags.defenses,
+    settings: flags.settings === undefined ? undefined : settingsFlag(flags.settings),
+    attacks: attacks === "none" ? [] : listFlag("attacks", attacks),
+    budgets: listFlag("budgets", flags.budgets ?? "paper,standard"),
     protocols: listFlag("protocol", flags.protocol).map((p) =>
       choiceFlag("protocol", p, ["honest", "paper-oracle"] as const)
     ),
-    out: flags.out,
+    out,
     backend: choiceFlag("backend", flags.backend, BACKEND_NAMES),
     seed: numberFlag("seed", flags.seed),
-    title: "NIP evaluation",
+    title: speech ? "Defenses on speaker recognition (FSDD)" : "Defense evaluation",
     adaptive: flags.adaptive === undefined ? [] : listFlag("adaptive", flags.adaptive),
   });
   console.log(markdown);
-  console.log(`written: ${join(flags.out, "eval.json")}, ${join(flags.out, "eval.md")}`);
+  console.log(`written: ${join(out, "eval.json")}, ${join(out, "eval.md")}`);
 }
 
 if (import.meta.main) await runMain(main);

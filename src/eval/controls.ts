@@ -1,13 +1,11 @@
 /**
- * The two controls every DSR is reported beside (SPEC.md section 7):
- * - random noise: a Gaussian direction scaled to the L2 norm of that example's actual defense change,
- *   added and clipped, mean correct rate over several draws;
- * - random candidate: the defense with a candidate drawn at random instead of the matched one.
+ * The control every DSR is reported beside (SPEC.md section 7): random noise, a Gaussian direction
+ * scaled to the L2 norm of that example's actual defense change, added and clipped, mean correct rate
+ * over several draws. (A stage's own control, e.g. NIP's random candidate, is the stage's `randomChoice`.)
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { NipDefense } from "../nip/defense.ts";
 import { predictLabels } from "../nip/neurons.ts";
 
 /** Fraction of `predicted` equal to `labels`. */
@@ -44,20 +42,4 @@ export function randomNoiseControl(
     total += agreement(predicted, labels);
   }
   return total / draws;
-}
-
-/** Defends `x` with candidates drawn uniformly at random; returns the fraction classified as `labels`. */
-export function randomCandidateControl(
-  defense: NipDefense,
-  x: tf.Tensor,
-  labels: Int32Array,
-  random: () => number,
-): number {
-  const candidateIndex = Int32Array.from(
-    { length: x.shape[0] },
-    () => Math.floor(random() * defense.candidateCount),
-  );
-  const outcome = defense.defendBatch(x, { candidateIndex });
-  outcome.defended.dispose();
-  return agreement(outcome.labelsAfter, labels);
 }

@@ -1,28 +1,73 @@
 /**
- * The evaluation harness (SPEC.md sections 6-7): for each attack and budget, attack the correctly
- * classified test examples, defend the adversarial ones without labels (`honest`), optionally replay the
- * authors' `paper-oracle` protocol, and report every DSR beside benign accuracy after defense and the
- * random-noise and random-candidate controls.
+ * The evaluation harness (SPEC.md sections 6-7), one for every modality and any list of defense
+ * pipelines: for each attack and budget, attack the correctly classified examples in the attack's own
+ * space (the model's input, or a raw waveform through the front end), defend the adversarial ones with
+ * each pipeline without labels (`honest`), and report for every defense the same columns: DSR, the
+ * random-noise control at that defense's own change norm, its own random-choice control where it makes a
+ * choice, benign accuracy after defense and ms per example. Labelled alternative protocols of a stage
+ * (the paper-oracle protocol) are reported beside its DSR when asked for.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Attack, AttackBudget } from "../attacks/types.ts";
+import type { Attack, AttackBudget, AttackTarget } from "../attacks/types.ts";
 import { targetFromModel } from "../attacks/target.ts";
-import type { NipDefense } from "../nip/defense.ts";
-import { agreement, randomCandidateControl, randomNoiseControl } from "./controls.ts";
-import { mulberry32 } from "../random.ts";
-import { changeNorms, finiteMean, psnr, tknc } from "./metrics.ts";
-import { paperOracleLabels } from "./oracle.ts";
 import { predictLabels } from "../nip/neurons.ts";
+import type { SplitModel } from "../nip/types.ts";
+import { DefensePipeline, type FrontEnd, type PipelineOutcome } from "../stages/pipeline.ts";
+import type { StageSettings } from "../stages/stage.ts";
+import { agreement, randomNoiseControl } from "./controls.ts";
+import { changeNorms, finiteMean, psnr, tknc } from "./metrics.ts";
 
-/** Evaluation protocols: `honest` (the default) and the clearly labelled `paper-oracle`. */
+/** Evaluation protocols: `honest` (always) and the clearly labelled `paper-oracle`. */
 export type Protocol = "honest" | "paper-oracle";
 
-/** One attack at one budget. */
+/** The examples an evaluation runs on: model inputs, true labels, and raw signals when the modality has them. */
+export interface EvalSet {
+  /** [n, ...inputShape] in the model's input space. */
+  x: tf.Tensor;
+  labels: Int32Array;
+  /** The raw signal of each example (waveforms), for attacks and stages that act on it. */
+  signals?: Float32Array[];
+}
+
+/** Adversarial examples brought into the model's input space, with their signals and per-example measures. */
+export interface ModelBatch {
+  x: tf.Tensor;
+  signals?: Float32Array[];
+  /** Per-example measures of the perturbation (e.g. SNR in dB), averaged into the row. */
+  measures?: Record<string, number[]>;
+}
+
+/** Where an attack acts and how its output reaches the model. */
+export interface AttackDomain {
+  /** `input` for the model's input space; e.g. `waveform` for raw audio. */
+  readonly name: string;
+  /** The target the attack optimises against. */
+  target(split: SplitModel): AttackTarget;
+  /** Rows `indices` of the set in the attack's space. */
+  inputs(set: EvalSet, indices: readonly number[]): tf.Tensor4D;
+  /** Adversarial examples (rows `indices` of the set) in the model's input space. */
+  toModel(adversarial: tf.Tensor, set: EvalSet, indices: readonly number[]): ModelBatch;
+}
+
+function gatherRows(x: tf.Tensor, indices: readonly number[]): tf.Tensor {
+  return tf.tidy(() => x.gather(tf.tensor1d(Int32Array.from(indices), "int32")));
+}
+
+/** Attacks act on the model's input directly (images, feature maps); no signal follows them. */
+export const MODEL_INPUT_DOMAIN: AttackDomain = {
+  name: "input",
+  target: (split) => targetFromModel(split.model, { inputRange: split.inputRange }),
+  inputs: (set, indices) => gatherRows(set.x, indices) as tf.Tensor4D,
+  toModel: (adversarial) => ({ x: adversarial.clone() }),
+};
+
+/** One attack at one budget, in a domain (default: the model's input). */
 export interface AttackSpec {
   attack: Attack;
   budget: AttackBudget;
+  domain?: AttackDomain;
 }
 
 /** Options of {@link evaluate}. */
@@ -32,55 +77,96 @@ export interface EvalOptions {
   seed?: number;
   /** Draws of the random-noise control (SPEC.md: 5). */
   noiseDraws?: number;
+  /** Turns raw signals into model inputs; needed by pipelines with signal-domain stages. */
+  frontEnd?: FrontEnd;
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
-/** Benign accuracy before and after defense on the whole test set (computed once per evaluation). */
+/** What a report says about one defense pipeline. */
+export interface DefenseInfo {
+  name: string;
+  stages: { name: string; description: string; settings: StageSettings }[];
+  /** Name of its own random-choice control, when one of its stages makes a choice. */
+  control?: string;
+  /** Labelled alternative protocols reported beside its DSR. */
+  protocols: { name: string; usesTruth: boolean; description: string }[];
+}
+
+/** One defense on the benign examples. */
+export interface BenignDefense {
+  accuracy: number;
+  /** Fraction of benign examples whose label the defense changed. */
+  labelFlips: number;
+  msPerExample: number;
+}
+
+/** Benign accuracy bare and after each defense, on every evaluated example. */
 export interface BenignSummary {
   examples: number;
   accuracy: number;
-  accuracyAfterDefense: number;
-  /** Fraction of benign examples whose label the defense changed. */
-  labelFlips: number;
-  msPerExampleDefense: number;
   msPerExampleBare: number;
+  defenses: Record<string, BenignDefense>;
+}
+
+/** One defense against one attack. */
+export interface DefenseScore {
+  /** Adversarial examples classified correctly after defense / adversarial examples (honest). */
+  dsr: number;
+  /** Gaussian noise of the same L2 norm as this defense's change, mean over draws. */
+  randomNoise: number;
+  /** The defense with its choice drawn at random (absent when it makes none). */
+  ownControl?: number;
+  /** DSR under each labelled alternative protocol that was run. */
+  protocols: Record<string, number>;
+  change: { l2: number; linf: number };
+  /** PSNR in dB and TKNC of defended adversarial examples vs their benign twins (measurement only). */
+  psnr: number;
+  tknc: number;
+  msPerExample: number;
 }
 
 /** The figures of one attack at one budget. */
 export interface AttackRow {
   attack: string;
   norm: string;
+  domain: string;
   budget: string;
   budgetSource: string;
   epsilon: number;
-  /** Correctly classified test examples that were attacked. */
+  /** Correctly classified examples that were attacked. */
   attacked: number;
-  /** Adversarial examples that fooled the bare model. */
+  /** Adversarial examples that fooled the bare model (judged on the model's input). */
   adversarial: number;
   asr: number;
-  /** DSR per protocol run (`honest` always). */
-  dsr: Partial<Record<Protocol, number>>;
-  /** DSR of NIP_n (perturbation on the chosen layer's activations), honest protocol. */
-  dsrNipN: number;
-  controls: { randomNoise: number; randomCandidate: number };
-  /** PSNR in dB of defended adversarial examples vs their benign twins (measurement only). */
-  psnr: number;
-  tknc: number;
-  defenseChange: { l2: number; linf: number };
-  msPerExample: { attack: number; defense: number; bare: number };
+  /** Mean of each per-example perturbation measure of the domain. */
+  perturbation: Record<string, number>;
+  msPerExample: { attack: number; bare: number };
+  defenses: Record<string, DefenseScore>;
 }
 
 /** A whole evaluation's result. */
 export interface EvalReport {
+  defenses: DefenseInfo[];
   benign: BenignSummary;
   rows: AttackRow[];
-  profile: { layer: string; candidates: number; keyMode: string; scaleRule: string; strength: number };
 }
 
-function timed<T>(work: () => T): [T, number] {
-  const start = performance.now();
-  const result = work();
-  return [result, performance.now() - start];
+interface Resolved {
+  protocols: Protocol[];
+  batchSize: number;
+  seed: number;
+  noiseDraws: number;
+  frontEnd?: FrontEnd;
+  onProgress?: EvalOptions["onProgress"];
+}
+
+/** A pipeline with its own control, as the harness runs it. */
+interface Defense {
+  pipeline: DefensePipeline;
+  control?: DefensePipeline;
+  /** Stages made for the control only (the control shares the others with the pipeline). */
+  controlStages: { dispose(): void }[];
+  info: DefenseInfo;
 }
 
 function batches(n: number, size: number): [number, number][] {
@@ -89,212 +175,283 @@ function batches(n: number, size: number): [number, number][] {
   return out;
 }
 
-/** Benign accuracy before / after defense, and the bare predictions (every attack starts from them). */
-function benignSummary(
-  defense: NipDefense,
-  x: tf.Tensor,
-  labels: Int32Array,
-  batchSize: number,
-): { summary: BenignSummary; bare: Int32Array } {
-  const allBare = new Int32Array(labels.length);
-  let correct = 0;
-  let correctAfter = 0;
-  let flips = 0;
-  let defenseMs = 0;
-  let bareMs = 0;
-  for (const [start, size] of batches(labels.length, batchSize)) {
-    const batch = x.slice(start, size);
-    const [bare, bareTime] = timed(() => predictLabels(defense.split.model, batch));
-    allBare.set(bare, start);
-    const [outcome, defenseTime] = timed(() => defense.defendBatch(batch));
-    outcome.defended.dispose();
-    batch.dispose();
-    bareMs += bareTime;
-    defenseMs += defenseTime;
-    for (let i = 0; i < size; i++) {
-      correct += bare[i] === labels[start + i] ? 1 : 0;
-      correctAfter += outcome.labelsAfter[i] === labels[start + i] ? 1 : 0;
-      flips += outcome.labelsAfter[i] !== bare[i] ? 1 : 0;
-    }
-  }
-  const n = labels.length;
-  const summary = {
-    examples: n,
-    accuracy: correct / n,
-    accuracyAfterDefense: correctAfter / n,
-    labelFlips: flips / n,
-    msPerExampleDefense: defenseMs / n,
-    msPerExampleBare: bareMs / n,
+function describe(pipeline: DefensePipeline): Defense {
+  const variants = pipeline.stages.map((s) => s.randomChoice?.());
+  const hasControl = variants.some((v) => v !== undefined);
+  const control = hasControl
+    ? new DefensePipeline(pipeline.split, pipeline.stages.map((s, i) => variants[i] ?? s), pipeline.policy)
+    : undefined;
+  const protocols = pipeline.stages.length === 1 ? pipeline.stages[0].protocols ?? [] : [];
+  return {
+    pipeline,
+    control,
+    controlStages: variants.filter((v) => v !== undefined),
+    info: {
+      name: pipeline.name,
+      stages: pipeline.stages.map((s) => ({
+        name: s.name,
+        description: s.description,
+        settings: s.settings,
+      })),
+      control: control?.name,
+      protocols: protocols.map((p) => ({ name: p.name, usesTruth: p.usesTruth, description: p.description })),
+    },
   };
-  return { summary, bare: allBare };
 }
 
-function gatherRows(x: tf.Tensor, indices: ArrayLike<number>): tf.Tensor {
-  return tf.tidy(() => x.gather(tf.tensor1d(Int32Array.from(indices), "int32")));
+async function runPipeline(
+  pipeline: DefensePipeline,
+  x: tf.Tensor,
+  signals: Float32Array[] | undefined,
+  options: Resolved,
+  seed: number,
+): Promise<PipelineOutcome> {
+  if (!pipeline.hasSignalStages) return pipeline.run(x, { seed });
+  if (!signals || !options.frontEnd) {
+    throw new RangeError(`defense ${pipeline.name} acts on raw signals, and these examples have none`);
+  }
+  return await pipeline.runWithSignals(x, signals, options.frontEnd, { seed });
 }
 
-/** The correctly classified test examples every attack starts from, with their true labels. */
-interface AttackPool {
-  benign: tf.Tensor4D;
-  trueLabels: Int32Array;
-}
-
-async function evaluateAttack(
-  defense: NipDefense,
-  pool: AttackPool,
-  spec: AttackSpec,
-  options: Required<Omit<EvalOptions, "onProgress">> & Pick<EvalOptions, "onProgress">,
-): Promise<AttackRow> {
-  const { split } = defense;
-  const { benign, trueLabels } = pool;
-  const target = targetFromModel(split.model, { inputRange: split.inputRange });
-  const random = mulberry32(options.seed);
-
-  const advParts: tf.Tensor[] = [];
-  const successIdx: number[] = [];
-  let attackMs = 0;
-  const plan = batches(trueLabels.length, options.batchSize);
+/** Benign accuracy bare and after each defense, and the bare labels (every attack starts from them). */
+async function benignSummary(
+  split: SplitModel,
+  defenses: Defense[],
+  set: EvalSet,
+  options: Resolved,
+): Promise<{ summary: BenignSummary; bare: Int32Array }> {
+  const n = set.labels.length;
+  const bare = new Int32Array(n);
+  let bareMs = 0;
+  const after = defenses.map(() => ({ labels: new Int32Array(n), ms: 0 }));
+  const plan = batches(n, options.batchSize);
   for (const [k, [start, size]] of plan.entries()) {
-    const batch = benign.slice(start, size);
+    const x = set.x.slice(start, size);
+    const signals = set.signals?.slice(start, start + size);
     const t0 = performance.now();
-    const result = await spec.attack.run(
-      target,
-      batch,
-      { kind: "misclassification", labels: trueLabels.slice(start, start + size) },
-      spec.budget,
-    );
+    bare.set(predictLabels(split.model, x), start);
+    bareMs += performance.now() - t0;
+    for (const [d, defense] of defenses.entries()) {
+      const t = performance.now();
+      const outcome = await runPipeline(defense.pipeline, x, signals, options, options.seed + start);
+      after[d].ms += performance.now() - t;
+      outcome.defended.dispose();
+      after[d].labels.set(outcome.labelsAfter!, start);
+    }
+    x.dispose();
+    options.onProgress?.("benign examples", k + 1, plan.length);
+  }
+  const summary: BenignSummary = {
+    examples: n,
+    accuracy: agreement(bare, set.labels),
+    msPerExampleBare: bareMs / n,
+    defenses: {},
+  };
+  defenses.forEach((defense, d) => {
+    summary.defenses[defense.info.name] = {
+      accuracy: agreement(after[d].labels, set.labels),
+      labelFlips: 1 - agreement(after[d].labels, bare),
+      msPerExample: after[d].ms / n,
+    };
+  });
+  return { summary, bare };
+}
+
+/** The adversarial examples of one attack that fool the bare model, in the model's input space. */
+interface Adversarial {
+  x: tf.Tensor;
+  signals?: Float32Array[];
+  /** Rows of the set they came from, and their true labels. */
+  rows: number[];
+  labels: Int32Array;
+  measures: Record<string, number[]>;
+  attackMs: number;
+  bareMs: number;
+}
+
+async function attackAll(
+  split: SplitModel,
+  set: EvalSet,
+  pool: number[],
+  spec: AttackSpec,
+  options: Resolved,
+): Promise<Adversarial> {
+  const domain = spec.domain ?? MODEL_INPUT_DOMAIN;
+  const target = domain.target(split);
+  const parts: tf.Tensor[] = [];
+  const signals: Float32Array[] = [];
+  const rows: number[] = [];
+  const measures: Record<string, number[]> = {};
+  let attackMs = 0;
+  let bareMs = 0;
+  const plan = batches(pool.length, options.batchSize);
+  for (const [k, [start, size]] of plan.entries()) {
+    const indices = pool.slice(start, start + size);
+    const labels = Int32Array.from(indices, (i) => set.labels[i]);
+    const inputs = domain.inputs(set, indices);
+    const t0 = performance.now();
+    const result = await spec.attack.run(target, inputs, { kind: "misclassification", labels }, spec.budget);
     attackMs += performance.now() - t0;
-    const hits = Array.from(result.success.keys()).filter((i) => result.success[i] === 1);
-    if (hits.length > 0) advParts.push(gatherRows(result.adversarial, hits));
-    hits.forEach((i) => successIdx.push(start + i));
-    tf.dispose([batch, result.adversarial]);
+    const model = domain.toModel(result.adversarial, set, indices);
+    tf.dispose([inputs, result.adversarial]);
+    const t1 = performance.now();
+    const predicted = predictLabels(split.model, model.x);
+    bareMs += performance.now() - t1;
+    const hits = indices.flatMap((_, i) => predicted[i] !== labels[i] ? [i] : []);
+    if (hits.length > 0) parts.push(gatherRows(model.x, hits));
+    model.x.dispose();
+    for (const i of hits) {
+      rows.push(indices[i]);
+      if (model.signals) signals.push(model.signals[i]);
+      for (const [name, values] of Object.entries(model.measures ?? {})) {
+        (measures[name] ??= []).push(values[i]);
+      }
+    }
     options.onProgress?.(
       `${spec.attack.name} ${spec.budget.label ?? spec.budget.epsilon}`,
       k + 1,
       plan.length,
     );
   }
-
-  const row: AttackRow = {
-    attack: spec.attack.name,
-    norm: spec.attack.norm,
-    budget: spec.budget.label ?? `${spec.attack.norm} ${spec.budget.epsilon}`,
-    budgetSource: spec.budget.source ?? "custom",
-    epsilon: spec.budget.epsilon,
-    attacked: trueLabels.length,
-    adversarial: successIdx.length,
-    asr: trueLabels.length === 0 ? NaN : successIdx.length / trueLabels.length,
-    dsr: {},
-    dsrNipN: NaN,
-    controls: { randomNoise: NaN, randomCandidate: NaN },
-    psnr: NaN,
-    tknc: NaN,
-    defenseChange: { l2: NaN, linf: NaN },
-    msPerExample: {
-      attack: trueLabels.length === 0 ? NaN : attackMs / trueLabels.length,
-      defense: NaN,
-      bare: NaN,
-    },
+  const x = parts.length > 0 ? tf.concat(parts) : tf.zeros([0, ...set.x.shape.slice(1)]);
+  tf.dispose(parts);
+  return {
+    x,
+    signals: signals.length > 0 ? signals : undefined,
+    rows,
+    labels: Int32Array.from(rows, (i) => set.labels[i]),
+    measures,
+    attackMs,
+    bareMs,
   };
-  if (successIdx.length === 0) return row;
-  const adversarial = tf.concat(advParts);
-  tf.dispose(advParts);
-  const twins = gatherRows(benign, successIdx);
-  const advLabels = Int32Array.from(successIdx, (i) => trueLabels[i]);
-
-  const sums = {
-    honest: 0,
-    nipN: 0,
-    oracle: 0,
-    noise: 0,
-    candidate: 0,
-    psnr: [] as number[],
-    tknc: [] as number[],
-  };
-  const changeL2: number[] = [];
-  const changeLinf: number[] = [];
-  let defenseMs = 0;
-  let bareMs = 0;
-  for (const [start, size] of batches(advLabels.length, options.batchSize)) {
-    const adv = adversarial.slice(start, size);
-    const twin = twins.slice(start, size);
-    const expected = advLabels.subarray(start, start + size);
-    const [, bareTime] = timed(() => predictLabels(split.model, adv));
-    const [outcome, defenseTime] = timed(() => defense.defendBatch(adv));
-    bareMs += bareTime;
-    defenseMs += defenseTime;
-    sums.honest += agreement(outcome.labelsAfter, expected) * size;
-    sums.nipN += agreement(defense.defendActivations(adv).labelsAfter, expected) * size;
-    const change = changeNorms(outcome.defended, adv);
-    changeL2.push(...change.l2);
-    changeLinf.push(...change.linf);
-    sums.noise += randomNoiseControl(split.model, adv, change.l2, expected, split.inputRange, {
-      draws: options.noiseDraws,
-      seed: options.seed + start,
-    }) * size;
-    sums.candidate += randomCandidateControl(defense, adv, expected, random) * size;
-    sums.psnr.push(...psnr(outcome.defended, twin, split.inputRange));
-    sums.tknc.push(...tknc(split, twin, outcome.defended));
-    if (options.protocols.includes("paper-oracle")) {
-      sums.oracle += agreement(paperOracleLabels(defense, adv, twin, expected), expected) * size;
-    }
-    tf.dispose([adv, twin, outcome.defended]);
-  }
-  tf.dispose([adversarial, twins]);
-  const m = advLabels.length;
-  row.dsr.honest = sums.honest / m;
-  if (options.protocols.includes("paper-oracle")) row.dsr["paper-oracle"] = sums.oracle / m;
-  row.dsrNipN = sums.nipN / m;
-  row.controls = { randomNoise: sums.noise / m, randomCandidate: sums.candidate / m };
-  row.psnr = finiteMean(sums.psnr);
-  row.tknc = finiteMean(sums.tknc);
-  row.defenseChange = { l2: finiteMean(changeL2), linf: finiteMean(changeLinf) };
-  row.msPerExample.defense = defenseMs / m;
-  row.msPerExample.bare = bareMs / m;
-  return row;
 }
 
-/** Runs every attack spec against the defense on the test batch `x` with its true labels. */
+async function scoreDefense(
+  defense: Defense,
+  adversarial: Adversarial,
+  set: EvalSet,
+  options: Resolved,
+): Promise<DefenseScore> {
+  const { split } = defense.pipeline;
+  const m = adversarial.labels.length;
+  const protocols = defense.pipeline.stages.length === 1 ? defense.pipeline.stages[0].protocols ?? [] : [];
+  const run = protocols.filter((p) => !p.usesTruth || options.protocols.includes("paper-oracle"));
+  const sums = { honest: 0, noise: 0, control: 0, ms: 0 };
+  const protocolSums: Record<string, number> = Object.fromEntries(run.map((p) => [p.name, 0]));
+  const l2: number[] = [];
+  const linf: number[] = [];
+  const psnrs: number[] = [];
+  const tkncs: number[] = [];
+  for (const [start, size] of batches(m, options.batchSize)) {
+    const adv = adversarial.x.slice(start, size);
+    const signals = adversarial.signals?.slice(start, start + size);
+    const expected = adversarial.labels.subarray(start, start + size);
+    const twins = gatherRows(set.x, adversarial.rows.slice(start, start + size));
+    const seed = options.seed + start;
+    const t0 = performance.now();
+    const outcome = await runPipeline(defense.pipeline, adv, signals, options, seed);
+    sums.ms += performance.now() - t0;
+    sums.honest += agreement(outcome.labelsAfter!, expected) * size;
+    const change = changeNorms(outcome.defended, adv);
+    l2.push(...change.l2);
+    linf.push(...change.linf);
+    sums.noise += randomNoiseControl(split.model, adv, change.l2, expected, split.inputRange, {
+      draws: options.noiseDraws,
+      seed,
+    }) * size;
+    psnrs.push(...psnr(outcome.defended, twins, split.inputRange));
+    tkncs.push(...tknc(split, twins, outcome.defended));
+    outcome.defended.dispose();
+    if (defense.control) {
+      const controlled = await runPipeline(defense.control, adv, signals, options, seed);
+      controlled.defended.dispose();
+      sums.control += agreement(controlled.labelsAfter!, expected) * size;
+    }
+    for (const protocol of run) {
+      const labels = protocol.labels(adv, { benignTwins: twins, trueLabels: expected });
+      protocolSums[protocol.name] += agreement(labels, expected) * size;
+    }
+    tf.dispose([adv, twins]);
+  }
+  return {
+    dsr: sums.honest / m,
+    randomNoise: sums.noise / m,
+    ownControl: defense.control ? sums.control / m : undefined,
+    protocols: Object.fromEntries(run.map((p) => [p.name, protocolSums[p.name] / m])),
+    change: { l2: finiteMean(l2), linf: finiteMean(linf) },
+    psnr: finiteMean(psnrs),
+    tknc: finiteMean(tkncs),
+    msPerExample: sums.ms / m,
+  };
+}
+
+/**
+ * Evaluates every defense pipeline against every attack spec on `set`. The pipelines must share one split
+ * model; they stay owned by the caller.
+ */
 export async function evaluate(
-  defense: NipDefense,
-  x: tf.Tensor4D,
-  labels: Int32Array,
+  pipelines: DefensePipeline[],
+  set: EvalSet,
   specs: AttackSpec[],
   options: EvalOptions = {},
 ): Promise<EvalReport> {
-  const resolved = {
+  if (pipelines.length === 0) throw new RangeError("evaluate: no defense to evaluate");
+  const split = pipelines[0].split;
+  if (pipelines.some((p) => p.split !== split)) {
+    throw new RangeError("evaluate: pipelines over different models");
+  }
+  const names = pipelines.map((p) => p.name);
+  const repeated = names.find((name, i) => names.indexOf(name) !== i);
+  if (repeated) throw new RangeError(`evaluate: defense "${repeated}" is listed twice`);
+  const resolved: Resolved = {
     protocols: options.protocols ?? ["honest"],
     batchSize: options.batchSize ?? 100,
     seed: options.seed ?? 1,
     noiseDraws: options.noiseDraws ?? 5,
+    frontEnd: options.frontEnd,
     onProgress: options.onProgress,
   };
-  const { summary, bare } = benignSummary(defense, x, labels, resolved.batchSize);
-  const correct = Array.from(labels.keys()).filter((i) => bare[i] === labels[i]);
-  const pool = {
-    benign: gatherRows(x, correct) as tf.Tensor4D,
-    trueLabels: Int32Array.from(correct, (i) => labels[i]),
-  };
-  const rows: AttackRow[] = [];
+  const defenses = pipelines.map(describe);
   try {
-    for (const spec of specs) rows.push(await evaluateAttack(defense, pool, spec, resolved));
+    const { summary: benign, bare } = await benignSummary(split, defenses, set, resolved);
+    const pool = Array.from(set.labels.keys()).filter((i) => bare[i] === set.labels[i]);
+    const rows: AttackRow[] = [];
+    for (const spec of specs) {
+      const adversarial = await attackAll(split, set, pool, spec, resolved);
+      try {
+        const m = adversarial.labels.length;
+        const row: AttackRow = {
+          attack: spec.attack.name,
+          norm: spec.attack.norm,
+          domain: (spec.domain ?? MODEL_INPUT_DOMAIN).name,
+          budget: spec.budget.label ?? `${spec.attack.norm} ${spec.budget.epsilon}`,
+          budgetSource: spec.budget.source ?? "custom",
+          epsilon: spec.budget.epsilon,
+          attacked: pool.length,
+          adversarial: m,
+          asr: pool.length === 0 ? NaN : m / pool.length,
+          perturbation: Object.fromEntries(
+            Object.entries(adversarial.measures).map(([name, values]) => [name, finiteMean(values)]),
+          ),
+          msPerExample: {
+            attack: pool.length === 0 ? NaN : adversarial.attackMs / pool.length,
+            bare: pool.length === 0 ? NaN : adversarial.bareMs / pool.length,
+          },
+          defenses: {},
+        };
+        if (m > 0) {
+          for (const [d, defense] of defenses.entries()) {
+            row.defenses[defense.info.name] = await scoreDefense(defense, adversarial, set, resolved);
+            resolved.onProgress?.(`defend ${spec.attack.name}`, d + 1, defenses.length);
+          }
+        }
+        rows.push(row);
+      } finally {
+        adversarial.x.dispose();
+      }
+    }
+    return { defenses: defenses.map((d) => d.info), benign, rows };
   } finally {
-    pool.benign.dispose();
+    for (const defense of defenses) defense.controlStages.forEach((s) => s.dispose());
   }
-  return {
-    benign: summary,
-    rows,
-    profile: profileSummary(defense),
-  };
-}
-
-/** What a report says about the defense it measured. */
-export function profileSummary(defense: NipDefense): EvalReport["profile"] {
-  return {
-    layer: defense.profile.layerName,
-    candidates: defense.candidateCount,
-    keyMode: defense.profile.settings.keyMode,
-    scaleRule: defense.scaleRule,
-    strength: defense.strength,
-  };
 }

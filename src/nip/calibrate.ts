@@ -141,9 +141,7 @@ export function buildProfile(
   const template = neuronTemplate(partitions, neuronCount);
   const keyNeurons = knnKeyNeurons(template, neuronCount);
   const phi = concat(batches.map((b) => b.phi), (n) => new Float32Array(n));
-  const keys = tf.tidy(() =>
-    knnKeys(tf.tensor2d(phi, [kept, neuronCount]), keyNeurons).dataSync() as Float32Array
-  );
+  const keys = knnKeys(phi, neuronCount, keyNeurons);
   return {
     modelHash: options.modelHash,
     layerName: split.layerName,

@@ -6,10 +6,16 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { forwardAtLayer, neuronInfluence, neuronOutputs, partitionRows } from "./neurons.ts";
+import {
+  forwardAtLayer,
+  type LayerForward,
+  neuronInfluence,
+  neuronOutputs,
+  partitionRows,
+} from "./neurons.ts";
 import { knnKeys, paperDelta } from "./keys.ts";
 import { DeltaMatcher, KnnMatcher, type Matches } from "./matching.ts";
-import { applyPerturbation, normalizePerturbations } from "./scaling.ts";
+import { applyPerturbation, applyPerturbationRows, normalizePerturbations } from "./scaling.ts";
 import { type NipProfile, ProfileError } from "./profile.ts";
 import type { DefenseOutcome, ScaleRule, SplitModel } from "./types.ts";
 
@@ -37,6 +43,8 @@ export class NipDefense {
   /** Strength in force: `alpha` (paper rule) or the step (rms rule). */
   readonly strength: number;
   readonly #normalizedRho: tf.Tensor;
+  /** The same, as plain rows [m, size], for the forward path. */
+  readonly #normalizedRhoRows: Float32Array;
   readonly #knn?: KnnMatcher;
   readonly #delta?: DeltaMatcher;
 
@@ -65,6 +73,7 @@ export class NipDefense {
     this.#normalizedRho = tf.tidy(() =>
       normalizePerturbations(tf.tensor(profile.rho, [m, ...profile.inputShape]), this.scaleRule)
     );
+    this.#normalizedRhoRows = this.#normalizedRho.dataSync() as Float32Array;
     if (profile.settings.keyMode === "knn") {
       const keys = tf.tensor2d(profile.keys, [m, profile.keyNeurons.length]);
       this.#knn = new KnnMatcher(keys);
@@ -79,10 +88,19 @@ export class NipDefense {
     return this.profile.candidateCount;
   }
 
+  /** Matches candidates to inputs from their forward at the chosen layer (no forward of its own). */
+  matchForward(forward: LayerForward): Matches {
+    return this.#match(forward.layerOutput, forward.labels);
+  }
+
   /** Matches candidates to inputs from the chosen layer's output and the predicted labels. */
   #match(layerOutput: tf.Tensor, predicted: tf.Tensor1D): Matches {
     if (this.#knn) {
-      const queries = tf.tidy(() => knnKeys(neuronOutputs(layerOutput), this.profile.keyNeurons));
+      const phi = layerOutput.rank === 2
+        ? layerOutput.dataSync() as Float32Array
+        : tf.tidy(() => neuronOutputs(layerOutput).dataSync() as Float32Array);
+      const rows = knnKeys(phi, this.profile.neuronCount, this.profile.keyNeurons);
+      const queries = tf.tensor2d(rows, [layerOutput.shape[0], this.profile.keyNeurons.length]);
       const matches = this.#knn.match(queries);
       queries.dispose();
       return matches;
@@ -108,6 +126,21 @@ export class NipDefense {
       const rho = this.#normalizedRho.gather(tf.tensor1d(candidateIndex, "int32"));
       return applyPerturbation(x, rho, this.scaleRule, strength, this.split.inputRange);
     });
+  }
+
+  /**
+   * The perturbed inputs as plain rows: the same values as {@link perturb}, computed without kernel
+   * launches (the serving path); `x` is row-major [n, ...inputShape].
+   */
+  perturbRows(x: Float32Array, candidateIndex: Int32Array, strength = this.strength): Float32Array {
+    return applyPerturbationRows(
+      x,
+      this.#normalizedRhoRows,
+      candidateIndex,
+      this.scaleRule,
+      strength,
+      this.split.inputRange,
+    );
   }
 
   /** Defends a batch: match, perturb, reclassify. The caller disposes `outcome.defended`. */

@@ -9,7 +9,6 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
 import type { NeuronPartition } from "./neurons.ts";
 
 /** Below this template size the knn key uses every neuron of the layer (SPEC.md section 4). */
@@ -21,13 +20,25 @@ export function knnKeyNeurons(template: Int32Array, neuronCount: number): Int32A
   return Int32Array.from({ length: neuronCount }, (_, i) => i);
 }
 
-/** knn keys: rows of `phi` [n, a] restricted to `keyNeurons`, scaled to unit length. */
-export function knnKeys(phi: tf.Tensor2D, keyNeurons: Int32Array): tf.Tensor2D {
-  return tf.tidy(() => {
-    const restricted = phi.gather(tf.tensor1d(keyNeurons, "int32"), 1);
-    const norm = restricted.norm("euclidean", 1, true).maximum(1e-12);
-    return restricted.div(norm) as tf.Tensor2D;
-  });
+/**
+ * knn keys: rows of `phi` (row-major [n, a]) restricted to `keyNeurons`, scaled to unit length. Plain
+ * arrays, because a gather and a norm cost more in kernel launches than they do in a loop here.
+ */
+export function knnKeys(phi: Float32Array, neuronCount: number, keyNeurons: Int32Array): Float32Array {
+  const n = phi.length / neuronCount;
+  const d = keyNeurons.length;
+  const keys = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    let squares = 0;
+    for (let j = 0; j < d; j++) {
+      const v = phi[i * neuronCount + keyNeurons[j]];
+      keys[i * d + j] = v;
+      squares += v * v;
+    }
+    const scale = 1 / Math.max(Math.sqrt(squares), 1e-12);
+    for (let j = 0; j < d; j++) keys[i * d + j] *= scale;
+  }
+  return keys;
 }
 
 /** The paper key `delta` of one example (Eq. 4 as read in SPEC.md section 4). */

@@ -42,20 +42,21 @@ export class KnnMatcher {
     const similarity = new Float32Array(n).fill(-Infinity);
     let offset = 0;
     for (const chunk of this.#chunks) {
-      const [best, arg] = tf.tidy(() => {
-        const sims = queries.matMul(chunk);
-        return [sims.max(1), sims.argMax(1)];
-      });
-      const bestValues = best.dataSync();
-      const argValues = arg.dataSync();
-      tf.dispose([best, arg]);
+      // One read of the similarities and the argmax here: cheaper than two more kernels and reads.
+      const product = queries.matMul(chunk);
+      const sims = product.dataSync() as Float32Array;
+      product.dispose();
+      const width = chunk.shape[1];
       for (let i = 0; i < n; i++) {
-        if (bestValues[i] > similarity[i]) {
-          similarity[i] = bestValues[i];
-          index[i] = argValues[i] + offset;
+        for (let j = 0; j < width; j++) {
+          const value = sims[i * width + j];
+          if (value > similarity[i]) {
+            similarity[i] = value;
+            index[i] = j + offset;
+          }
         }
       }
-      offset += chunk.shape[1];
+      offset += width;
     }
     return { index, similarity };
   }

@@ -46,3 +46,34 @@ export function applyPerturbation(
     return x.add(normalizedRho.mul(perInput.reshape(broadcastShape))).clipByValue(range[0], range[1]);
   });
 }
+
+/**
+ * {@link applyPerturbation} on plain arrays, for the defense's forward path (no kernel launches):
+ * `x` row-major [n, size], each row perturbed by row `index[i]` of the normalised `rho` [m, size].
+ */
+export function applyPerturbationRows(
+  x: Float32Array,
+  normalizedRho: Float32Array,
+  index: Int32Array,
+  rule: ScaleRule,
+  strength: number,
+  range: readonly [number, number],
+): Float32Array {
+  const n = index.length;
+  const size = x.length / n;
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < n; i++) {
+    let scale = strength;
+    if (rule === "paper") {
+      let sum = 0;
+      for (let j = 0; j < size; j++) sum += x[i * size + j];
+      scale = strength * (sum / size);
+    }
+    const rho = index[i] * size;
+    for (let j = 0; j < size; j++) {
+      const value = x[i * size + j] + scale * normalizedRho[rho + j];
+      out[i * size + j] = value < range[0] ? range[0] : value > range[1] ? range[1] : value;
+    }
+  }
+  return out;
+}

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { FEATURE_RANGE, FEATURE_SHAPE, MODEL_SAMPLE_RATE } from "../../audio/config.ts";
+import { FEATURE_RANGE, FEATURE_SHAPE, MODEL_SAMPLE_RATE, readsAudioFeatures } from "../../audio/config.ts";
 import { defendedFeaturesToWav, wavRequestToInput } from "../../audio/request.ts";
 import { encodeWav } from "../../audio/wav.ts";
 import type { Modality } from "./config.ts";
@@ -67,15 +67,6 @@ export function createSpeakerFrontEnd(options: SpeakerFrontEndOptions): AudioFro
       this.encode(samples, features);
     },
   };
-}
-
-/** Whether a model input is the audio front end's features (shape and range). */
-export function readsAudioFeatures(
-  shape: readonly number[],
-  range: readonly [number, number],
-): boolean {
-  return shape.length === FEATURE_SHAPE.length && shape.every((d, i) => d === FEATURE_SHAPE[i]) &&
-    range[0] === FEATURE_RANGE[0] && range[1] === FEATURE_RANGE[1];
 }
 
 /**

@@ -26,6 +26,8 @@ export interface SidecarConfig {
   modelDir: string;
   /** Default: `<modelDir>/profile`. */
   profileDir: string;
+  /** The defense pipeline: stage names joined by "+", run in that order (e.g. "nip", "jc+nip"). */
+  defense: string;
   backend: BackendName;
   /** "image", "audio" (WAV in), or "auto": audio when the model reads the audio front end's features. */
   modality: Modality;
@@ -73,6 +75,7 @@ export function defaultConfig(): SidecarConfig {
     metricsBind: "127.0.0.1:9464",
     modelDir: "models/fashion-lenet",
     profileDir: "",
+    defense: "nip",
     backend: "wasm",
     modality: "auto",
     audio: { maxSeconds: 30 },
@@ -130,6 +133,13 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   { path: "modelDir", flag: "model-dir", env: "NIP_MODEL_DIR", kind: str, help: "model folder (model.json)" },
   { path: "profileDir", flag: "profile-dir", env: "NIP_PROFILE_DIR", kind: str, help: "NIP profile folder" },
+  {
+    path: "defense",
+    flag: "defense",
+    env: "NIP_DEFENSE",
+    kind: str,
+    help: "defense stages joined by + in order, e.g. nip or jc+nip",
+  },
   {
     path: "backend",
     flag: "backend",
@@ -536,6 +546,9 @@ export function validateConfig(c: SidecarConfig): void {
   }
   if (c.tls.requireClientCert && c.tls.clientCaFile === "") {
     throw new ConfigError("tls.requireClientCert needs tls.clientCaFile to verify client certificates");
+  }
+  if (c.defense.split("+").some((name) => !/^[a-z0-9-]+$/.test(name.trim()))) {
+    throw new ConfigError(`defense: "${c.defense}" must be stage names joined by + (e.g. nip or jc+nip)`);
   }
   if (c.profileDir === "") c.profileDir = `${c.modelDir.replace(/\/$/, "")}/profile`;
 }

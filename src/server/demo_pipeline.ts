@@ -1,6 +1,6 @@
 /**
  * A small real pipeline built in memory: the LeNet trained briefly on a Fashion-MNIST slice, split at
- * "flatten", calibrated on a disjoint slice, with its NIP defense. The server tests use it, and the
+ * "flatten", calibrated on a disjoint slice, with NIP as its defense pipeline. The server tests use it, and the
  * serving benchmark falls back to it when the embedded model is not on disk. Not for accuracy claims.
  *
  * @module
@@ -13,7 +13,8 @@ import { splitModel } from "../engine/split.ts";
 import { createLeNet, LENET_FLATTEN_LAYER } from "../models/lenet.ts";
 import { trainClassifier } from "../models/training.ts";
 import { buildProfile } from "../nip/calibrate.ts";
-import { NipDefense } from "../nip/defense.ts";
+import { DefensePipeline } from "../stages/pipeline.ts";
+import { buildStages } from "../stages/registry.ts";
 import type { NipProfile } from "../nip/profile.ts";
 import type { PipelineLike } from "./engine.ts";
 
@@ -61,6 +62,6 @@ export async function trainDemoPipeline(options: DemoPipelineOptions = {}): Prom
   } finally {
     x.dispose();
   }
-  const defense = new NipDefense(split, profile);
+  const defense = new DefensePipeline(split, buildStages(["nip"], { split, profile, modality: "image" }));
   return { split, profile, defense, modelName: options.modelName ?? "fashion-lenet", test };
 }

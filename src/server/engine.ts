@@ -5,7 +5,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { DefenseOutcome, NipSettings, ScaleRule, SplitModel } from "../nip/types.ts";
+import type { NipSettings, SplitModel } from "../nip/types.ts";
+import type { DefensePipeline, FrontEnd, PipelineOutcome } from "../stages/pipeline.ts";
 
 /**
  * What the server needs of a loaded pipeline (the shape of `Pipeline` from `src/pipeline.ts`, kept
@@ -14,12 +15,8 @@ import type { DefenseOutcome, NipSettings, ScaleRule, SplitModel } from "../nip/
 export interface PipelineLike {
   split: SplitModel;
   profile: { settings: NipSettings; candidateCount: number; layerName: string; modelHash: string };
-  /** The defense in force: its scale rule and strength may override the profile's. */
-  defense: {
-    defendBatch(x: tf.Tensor4D): DefenseOutcome;
-    readonly scaleRule: ScaleRule;
-    readonly strength: number;
-  };
+  /** The defense pipeline in force. */
+  defense: DefensePipeline;
   modelName: string;
 }
 
@@ -30,10 +27,30 @@ export interface PredictBatch {
   scores: Float32Array;
 }
 
-/** A defended batch, as plain arrays: the core's {@link DefenseOutcome} with the defended inputs read out. */
-export interface DefendBatch extends Omit<DefenseOutcome, "defended"> {
+/** A defended batch, as plain arrays. Without the verdict after defense its arrays are empty. */
+export interface DefendBatch {
   /** Row-major [n, ...inputShape]. */
   defended: Float32Array;
+  labelsBefore: Int32Array;
+  /** Empty when the verdict after defense was not asked for. */
+  labelsAfter: Int32Array;
+  /** Row-major [n, classes]. */
+  scoresBefore: Float32Array;
+  /** Row-major [n, classes]; empty when the verdict after defense was not asked for. */
+  scoresAfter: Float32Array;
+  /** Matched candidate per example where a stage matches one (NIP), else -1. */
+  candidateIndex: Int32Array;
+  /** Similarity of that match, else NaN. */
+  similarity: Float32Array;
+}
+
+/** One stage as `Describe` lists it. */
+export interface StageDescription {
+  name: string;
+  role: string;
+  domain: string;
+  description: string;
+  settings: Record<string, string>;
 }
 
 /** Description of a loaded model for `Describe`. */
@@ -52,6 +69,8 @@ export interface ModelDescription {
   alpha: number;
   modelHash: string;
   backend: string;
+  stages: StageDescription[];
+  policy: string;
 }
 
 /** A model the server can defend and predict with. */
@@ -61,13 +80,16 @@ export class ServingEngine {
   readonly inputRange: [number, number];
   readonly numClasses: number;
   readonly #pipeline: PipelineLike;
+  readonly #frontEnd?: FrontEnd;
 
-  constructor(pipeline: PipelineLike) {
+  /** `frontEnd`: raw signals -> model inputs, for pipelines with stages on raw signals (audio models). */
+  constructor(pipeline: PipelineLike, frontEnd?: FrontEnd) {
     const shape = pipeline.split.inputShape;
     if (shape.length !== 3) {
       throw new Error(`serving needs an image model [h, w, c]; this one takes [${shape}]`);
     }
     this.#pipeline = pipeline;
+    this.#frontEnd = frontEnd;
     this.name = pipeline.modelName;
     this.inputShape = [shape[0], shape[1], shape[2]];
     this.inputRange = [pipeline.split.inputRange[0], pipeline.split.inputRange[1]];
@@ -93,13 +115,39 @@ export class ServingEngine {
     });
   }
 
-  /** NIP defense of `n` examples. */
-  defend(rows: Float32Array, n: number): DefendBatch {
+  /**
+   * The defense pipeline on `n` examples; `verdictAfter` also classifies the defended examples locally.
+   * A pipeline with stages on raw signals needs each example's `signals` and the engine's front end.
+   */
+  async defend(
+    rows: Float32Array,
+    n: number,
+    verdictAfter = true,
+    signals?: Float32Array[],
+  ): Promise<DefendBatch> {
+    const { defense } = this.#pipeline;
     const x = tf.tensor4d(rows, [n, ...this.inputShape]);
-    let outcome: DefenseOutcome | undefined;
+    let outcome: PipelineOutcome | undefined;
     try {
-      outcome = this.#pipeline.defense.defendBatch(x);
-      return { ...outcome, defended: outcome.defended.dataSync() as Float32Array };
+      if (defense.hasSignalStages && (!signals || !this.#frontEnd)) {
+        throw new Error(
+          `defense ${defense.name} acts on raw signals; it needs WAV input and the audio front end`,
+        );
+      }
+      outcome = defense.hasSignalStages
+        ? await defense.runWithSignals(x, signals!, this.#frontEnd!, { verdictAfter })
+        : defense.run(x, { verdictAfter });
+      // A stage that matches a candidate (NIP) reports it; the verdict carries it whichever stage it is.
+      const matching = Object.values(outcome.details).find((d) => d.candidateIndex !== undefined);
+      return {
+        defended: outcome.defended.dataSync() as Float32Array,
+        labelsBefore: outcome.labelsBefore,
+        labelsAfter: outcome.labelsAfter ?? new Int32Array(0),
+        scoresBefore: outcome.scoresBefore,
+        scoresAfter: outcome.scoresAfter ?? new Float32Array(0),
+        candidateIndex: Int32Array.from(matching?.candidateIndex ?? new Int32Array(n).fill(-1)),
+        similarity: Float32Array.from(matching?.similarity ?? new Float32Array(n).fill(NaN)),
+      };
     } finally {
       x.dispose();
       outcome?.defended.dispose();
@@ -107,15 +155,19 @@ export class ServingEngine {
   }
 
   /** Runs one prediction and one defense on a mid-range input so the first real call is not slowed by kernel set-up. */
-  warmUp(): void {
+  async warmUp(): Promise<void> {
     const mid = new Float32Array(this.exampleSize).fill((this.inputRange[0] + this.inputRange[1]) / 2);
     this.predict(mid, 1);
-    this.defend(mid, 1);
+    // A silent signal for stages on raw signals; the front end fits it to its clip length.
+    const signals = this.#pipeline.defense.hasSignalStages ? [new Float32Array(this.exampleSize)] : undefined;
+    await this.defend(mid, 1, true, signals);
   }
 
   /** What `Describe` reports. */
   describe(): ModelDescription {
     const p = this.#pipeline;
+    // The profile's NIP fields, with the strength and scale rule in force where a stage overrides them.
+    const nipSettings = p.defense.stages.find((s) => s.settings.strength !== undefined)?.settings;
     return {
       name: this.name,
       inputShape: [...this.inputShape],
@@ -127,10 +179,18 @@ export class ServingEngine {
       k2: p.profile.settings.k2,
       candidateCount: p.profile.candidateCount,
       keyMode: p.profile.settings.keyMode,
-      scaleRule: p.defense.scaleRule,
-      alpha: p.defense.strength,
+      scaleRule: String(nipSettings?.scaleRule ?? p.profile.settings.scaleRule),
+      alpha: Number(nipSettings?.strength ?? p.profile.settings.alpha),
       modelHash: p.profile.modelHash,
       backend: tf.getBackend(),
+      stages: p.defense.stages.map((stage) => ({
+        name: stage.name,
+        role: stage.role,
+        domain: stage.domain,
+        description: stage.description,
+        settings: Object.fromEntries(Object.entries(stage.settings).map(([k, v]) => [k, String(v)])),
+      })),
+      policy: p.defense.policy,
     };
   }
 }

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { audioFrontEnd } from "../../audio/baselines/index.ts";
 import { loadPipeline } from "../pipeline.ts";
 import { createSpeakerFrontEnd, resolveModality } from "./audio.ts";
 import { ConfigError, helpText, loadConfig } from "./config.ts";
@@ -37,8 +38,9 @@ if (import.meta.main) {
       modelDir: config.modelDir,
       profileDir: config.profileDir,
       backend: config.backend,
+      defenses: config.defense.split("+").map((s) => s.trim()),
     });
-    const engine = new ServingEngine(pipeline);
+    const engine = new ServingEngine(pipeline, pipeline.modality === "audio" ? audioFrontEnd : undefined);
     const modality = resolveModality(config.modality, engine);
     const wav = modality === "audio"
       ? createSpeakerFrontEnd({ maxSeconds: config.audio.maxSeconds, maxBytes: config.maxMessageBytes })

@@ -70,7 +70,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const { config } = options;
   const log = options.logger ?? createLogger(config.logLevel);
   const metrics = new SidecarMetrics();
-  for (const engine of options.engines) engine.warmUp();
+  for (const engine of options.engines) await engine.warmUp();
   options.wav?.warmUp();
   const core = new DefenseServiceCore(options.engines, config, metrics, options.upstream, options.wav);
   let inFlight = 0;

@@ -9,7 +9,8 @@ import { Buffer } from "node:buffer";
 import { encodeImage } from "../image/codec.ts";
 import { inputToImage } from "../image/resize.ts";
 import type { Upstream, UpstreamAnswer } from "../upstream/types.ts";
-import { type AudioFrontEnd, readsAudioFeatures } from "./audio.ts";
+import type { AudioFrontEnd } from "./audio.ts";
+import { readsAudioFeatures } from "../../audio/config.ts";
 import { type BatchInfo, DynamicBatcher } from "./batcher.ts";
 import type { SidecarConfig } from "./config.ts";
 import type { DefendBatch, PredictBatch, ServingEngine } from "./engine.ts";
@@ -23,10 +24,17 @@ export interface RequestMessage {
   model?: string;
   input?: InputMessage | null;
   outputFormat?: string;
+  /** Do not classify the defended input locally. */
+  skipVerdictAfter?: boolean;
 }
 
-/** A Classify request in the batch queue: its examples and its deadline. */
-interface ClassifyItem extends DecodedInput {
+/** A Defend request in the batch queue: its examples and whether it wants the verdict after defense. */
+interface DefendItem extends DecodedInput {
+  verdictAfter: boolean;
+}
+
+/** A Classify request in the batch queue: its examples, its deadline, its verdict choice. */
+interface ClassifyItem extends DefendItem {
   deadline?: number;
 }
 
@@ -44,7 +52,7 @@ const IMAGE_FORMATS = new Set(["OUTPUT_FORMAT_PNG", "OUTPUT_FORMAT_JPEG"]);
 
 interface ModelSlot {
   engine: ServingEngine;
-  defend: DynamicBatcher<DecodedInput, DefendBatch>;
+  defend: DynamicBatcher<DefendItem, DefendBatch>;
   predict: DynamicBatcher<DecodedInput, PredictBatch>;
   /** Defends a batch and forwards it upstream in one call; absent without an upstream. */
   classify?: DynamicBatcher<ClassifyItem, ClassifyResult>;
@@ -62,6 +70,16 @@ function concatRows(items: DecodedInput[], size: number): { rows: Float32Array; 
   return { rows, n };
 }
 
+/** Whether any request of a batch wants the local verdict after defense (then the batch computes it). */
+function anyVerdictAfter(items: DefendItem[]): boolean {
+  return items.some((it) => it.verdictAfter);
+}
+
+/** The raw signal of each example (WAV requests carry one example each), when every request has one. */
+function signalsOf(items: DecodedInput[]): Float32Array[] | undefined {
+  return items.every((it) => it.samples) ? items.map((it) => it.samples!) : undefined;
+}
+
 function sliceDefend(
   batch: DefendBatch,
   start: number,
@@ -69,12 +87,15 @@ function sliceDefend(
   size: number,
   classes: number,
 ): DefendBatch {
+  const after = batch.labelsAfter.length > 0;
   return {
     defended: batch.defended.subarray(start * size, (start + n) * size),
     labelsBefore: batch.labelsBefore.subarray(start, start + n),
-    labelsAfter: batch.labelsAfter.subarray(start, start + n),
+    labelsAfter: after ? batch.labelsAfter.subarray(start, start + n) : batch.labelsAfter,
     scoresBefore: batch.scoresBefore.subarray(start * classes, (start + n) * classes),
-    scoresAfter: batch.scoresAfter.subarray(start * classes, (start + n) * classes),
+    scoresAfter: after
+      ? batch.scoresAfter.subarray(start * classes, (start + n) * classes)
+      : batch.scoresAfter,
     candidateIndex: batch.candidateIndex.subarray(start, start + n),
     similarity: batch.similarity.subarray(start, start + n),
   };
@@ -144,11 +165,11 @@ export class DefenseServiceCore {
       const size = engine.exampleSize;
       const classes = engine.numClasses;
       const onBatch = (op: string) => (examples: number) => metrics.batchSize.observe(examples, { op });
-      const defend = new DynamicBatcher<DecodedInput, DefendBatch>(
+      const defend = new DynamicBatcher<DefendItem, DefendBatch>(
         config.batching,
-        (items) => {
+        async (items) => {
           const { rows, n } = concatRows(items, size);
-          const whole = engine.defend(rows, n);
+          const whole = await engine.defend(rows, n, anyVerdictAfter(items), signalsOf(items));
           return splitPerItem(items, whole, (w, start, k) => sliceDefend(w, start, k, size, classes));
         },
         (item) => item.n,
@@ -174,7 +195,7 @@ export class DefenseServiceCore {
           config.batching,
           async (items) => {
             const { rows, n } = concatRows(items, size);
-            const whole = engine.defend(rows, n);
+            const whole = await engine.defend(rows, n, anyVerdictAfter(items), signalsOf(items));
             const deadlines = items.map((it) => it.deadline).filter((d): d is number => d !== undefined);
             const deadline = deadlines.length > 0 ? Math.min(...deadlines) : undefined;
             // WAV payload: each request's defended WAV, resynthesised before the call (an audio model takes
@@ -295,17 +316,18 @@ export class DefenseServiceCore {
     };
   }
 
-  #verdicts(slot: ModelSlot, d: DefendBatch, n: number) {
+  /** The verdicts of one request; without `verdictAfter` the label after is -1 and its scores empty. */
+  #verdicts(slot: ModelSlot, d: DefendBatch, n: number, verdictAfter: boolean) {
     const classes = slot.engine.numClasses;
     this.#metrics.defended.inc({}, n);
     return Array.from({ length: n }, (_, i) => {
-      const flipped = d.labelsBefore[i] !== d.labelsAfter[i];
+      const flipped = verdictAfter && d.labelsBefore[i] !== d.labelsAfter[i];
       if (flipped) this.#metrics.labelFlips.inc();
       return {
         labelBefore: d.labelsBefore[i],
-        labelAfter: d.labelsAfter[i],
+        labelAfter: verdictAfter ? d.labelsAfter[i] : -1,
         scoresBefore: Array.from(d.scoresBefore.subarray(i * classes, (i + 1) * classes)),
-        scoresAfter: Array.from(d.scoresAfter.subarray(i * classes, (i + 1) * classes)),
+        scoresAfter: verdictAfter ? Array.from(d.scoresAfter.subarray(i * classes, (i + 1) * classes)) : [],
         candidateIndex: d.candidateIndex[i],
         similarity: d.similarity[i],
         labelFlipped: flipped,
@@ -346,14 +368,15 @@ export class DefenseServiceCore {
     const input = this.#decode(slot, request);
     const computeStart = performance.now();
     const decodeMs = input.samples ? computeStart - start : 0;
-    const { result, info } = await slot.defend.submit(input);
+    const verdictAfter = !request.skipVerdictAfter;
+    const { result, info } = await slot.defend.submit({ ...input, verdictAfter });
     const encoded = format === "OUTPUT_FORMAT_WAV" ? this.#encodeWav(input, result.defended) : undefined;
     return {
       model: slot.engine.name,
       defended: format === "OUTPUT_FORMAT_NONE"
         ? null
         : this.#output(slot, result.defended, input.n, format, encoded?.wav),
-      verdicts: this.#verdicts(slot, result, input.n),
+      verdicts: this.#verdicts(slot, result, input.n, verdictAfter),
       timings: DefenseServiceCore.#timings(info, computeStart, start, 0, {
         decodeMs,
         encodeMs: encoded?.ms ?? 0,
@@ -377,7 +400,8 @@ export class DefenseServiceCore {
     const input = this.#decode(slot, request);
     const computeStart = performance.now();
     const decodeMs = input.samples ? computeStart - start : 0;
-    const { result: classified, info } = await slot.classify!.submit({ ...input, deadline });
+    const verdictAfter = !request.skipVerdictAfter;
+    const { result: classified, info } = await slot.classify!.submit({ ...input, deadline, verdictAfter });
     const { defended: result, answers, upstreamMs } = classified;
     const wantsDefended = format !== "OUTPUT_FORMAT_UNSPECIFIED" && format !== "OUTPUT_FORMAT_NONE";
     // The forwarded WAV is returned as is; with a features upstream it is made here when asked for.
@@ -391,7 +415,7 @@ export class DefenseServiceCore {
     return {
       model: slot.engine.name,
       answers,
-      verdicts: this.#verdicts(slot, result, input.n),
+      verdicts: this.#verdicts(slot, result, input.n, verdictAfter),
       defended: wantsDefended ? this.#output(slot, result.defended, input.n, format, wav) : null,
       timings: DefenseServiceCore.#timings(info, computeStart, start, upstreamMs, { decodeMs, encodeMs }),
       upstream: upstream.description,

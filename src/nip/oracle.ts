@@ -7,10 +7,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { candidateParts } from "../nip/calibrate.ts";
-import type { NipDefense } from "../nip/defense.ts";
-import { applyPerturbation, normalizePerturbations } from "../nip/scaling.ts";
-import { predictLabels } from "../nip/neurons.ts";
+import { candidateParts } from "./calibrate.ts";
+import type { NipDefense } from "./defense.ts";
+import { applyPerturbation, normalizePerturbations } from "./scaling.ts";
+import { predictLabels } from "./neurons.ts";
 
 /** Labels after the oracle defense of `adversarial`, given benign twins and true labels. */
 export function paperOracleLabels(

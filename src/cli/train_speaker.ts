@@ -9,14 +9,18 @@
  */
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend, parseBackendName } from "../src/engine/backend.ts";
-import { saveModel } from "../src/engine/model_io.ts";
-import { createProgress } from "../src/cli/progress.ts";
-import { FSDD_SPEAKERS, type LabelledFeatures, listFsdd, loadFsddFeatures } from "./fsdd.ts";
-import { listSpeakerFolder, loadSpeakerFolderFeatures, splitSpeakerItems } from "./folder_dataset.ts";
-import { buildSpeakerModel } from "./speaker_model.ts";
-import { speakerAccuracy, trainSpeakerModel } from "./train.ts";
-import { fsddTrainDir } from "../src/data/shared_data.ts";
+import { initBackend, parseBackendName } from "../engine/backend.ts";
+import { saveModel } from "../engine/model_io.ts";
+import { createProgress } from "./progress.ts";
+import { FSDD_SPEAKERS, type LabelledFeatures, listFsdd, loadFsddFeatures } from "../../audio/fsdd.ts";
+import {
+  listSpeakerFolder,
+  loadSpeakerFolderFeatures,
+  splitSpeakerItems,
+} from "../../audio/folder_dataset.ts";
+import { buildSpeakerModel } from "../../audio/speaker_model.ts";
+import { speakerAccuracy, trainSpeakerModel } from "../../audio/train.ts";
+import { fsddTrainDir } from "../data/shared_data.ts";
 
 const DEFAULT_FSDD = fsddTrainDir();
 

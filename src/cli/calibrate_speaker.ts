@@ -8,11 +8,11 @@
  *
  * @module
  */
-import { BACKEND_NAMES, initBackend } from "../src/engine/backend.ts";
-import { choiceFlag, parseFlags, runMain } from "../src/cli/args.ts";
-import { NIP_SETTING_FLAGS, nipSettingsFromFlags, saveAndSummarize } from "../src/cli/calibrate.ts";
-import { createProgress } from "../src/cli/progress.ts";
-import { calibrateSpeakerProfile, FSDD_DIR, SPEAKER_MODEL_DIR } from "./nip_speaker.ts";
+import { BACKEND_NAMES, initBackend } from "../engine/backend.ts";
+import { choiceFlag, parseFlags, runMain } from "./args.ts";
+import { NIP_SETTING_FLAGS, nipSettingsFromFlags, saveAndSummarize } from "./calibrate.ts";
+import { createProgress } from "./progress.ts";
+import { calibrateSpeakerProfile, FSDD_DIR, SPEAKER_MODEL_DIR } from "../../audio/nip_speaker.ts";
 
 async function main(): Promise<void> {
   const flags = parseFlags({

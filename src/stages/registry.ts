@@ -1,0 +1,105 @@
+/**
+ * Every defense stage by name, and how a list of names becomes stages for a loaded model. The CLI, the
+ * harness and the server go through here and name no stage themselves.
+ *
+ * @module
+ */
+import { AUDIO_BASELINES } from "../../audio/baselines/index.ts";
+import type { NipProfile } from "../nip/profile.ts";
+import type { SplitModel } from "../nip/types.ts";
+import { IMAGE_BASELINES } from "./image/mod.ts";
+import { NIP } from "./nip.ts";
+import { DefensePipeline } from "./pipeline.ts";
+import type { DefenseStage, StageFactory, StageModality, StageSettings } from "./stage.ts";
+
+/** All stage factories, NIP first. */
+export const STAGES: readonly StageFactory[] = [
+  NIP as StageFactory,
+  ...IMAGE_BASELINES,
+  ...AUDIO_BASELINES,
+];
+
+/**
+ * Settings that differ by modality where a stage serves both: on the log-mel map, bit-depth reduction
+ * keeps 4 bits (Xu et al.'s 1 bit is for MNIST digits and would erase a spectrogram).
+ */
+const MODALITY_DEFAULTS: Record<StageModality, Record<string, StageSettings>> = {
+  image: {},
+  audio: { cbdr: { bits: 4 } },
+};
+
+/** Stage names for a modality, for listings and usage errors. */
+export function stageNames(modality?: StageModality): string[] {
+  return STAGES.filter((s) => modality === undefined || s.modalities.includes(modality)).map((s) => s.name);
+}
+
+/** The factory called `name`; the error lists the names valid for the modality. */
+export function stageFactory(name: string, modality?: StageModality): StageFactory {
+  const factory = STAGES.find((s) => s.name === name.toLowerCase());
+  if (!factory || (modality && !factory.modalities.includes(modality))) {
+    throw new RangeError(
+      `unknown defense "${name}"${modality ? ` for ${modality} models` : ""}; expected one of ` +
+        stageNames(modality).join(", "),
+    );
+  }
+  return factory;
+}
+
+/** What {@link buildStages} needs. */
+export interface BuildOptions {
+  split: SplitModel;
+  /** The model's calibration profile (checked against the model's hash by whoever loaded it). */
+  profile?: NipProfile;
+  modality: StageModality;
+  /** Settings per stage name, e.g. `{ nip: { strength: 0.5 } }`. */
+  overrides?: Record<string, StageSettings>;
+}
+
+/** Builds the named stages in order; a stage that needs a profile refuses to build without one. */
+export function buildStages(names: readonly string[], options: BuildOptions): DefenseStage[] {
+  const factories = names.map((name) => stageFactory(name, options.modality));
+  const built: DefenseStage[] = [];
+  try {
+    for (const factory of factories) {
+      if (factory.needsProfile && !options.profile) {
+        throw new RangeError(
+          `defense "${factory.name}" needs the model's calibration profile; none was loaded`,
+        );
+      }
+      built.push(factory.create({
+        split: options.split,
+        profile: options.profile,
+        overrides: {
+          ...MODALITY_DEFAULTS[options.modality][factory.name],
+          ...options.overrides?.[factory.name],
+        },
+      }));
+    }
+  } catch (error) {
+    built.forEach((s) => s.dispose());
+    throw error;
+  }
+  return built;
+}
+
+/**
+ * Parses a defense list: stages separated by commas are separate defenses, stages joined by `+` run as
+ * one pipeline in that order (e.g. `nip,ss,ss+nip`). `none` is the empty pipeline.
+ */
+export function parseDefenseList(text: string): string[][] {
+  return text.split(",").map((s) => s.trim()).filter((s) => s.length > 0).map((item) =>
+    item === "none" ? [] : item.split("+").map((s) => s.trim())
+  );
+}
+
+/** One pipeline per entry of a parsed defense list. */
+export function buildPipelines(list: readonly string[][], options: BuildOptions): DefensePipeline[] {
+  const pipelines: DefensePipeline[] = [];
+  try {
+    for (const names of list) pipelines.push(new DefensePipeline(options.split, buildStages(names, options)));
+  } catch (error) {
+    pipelines.forEach((p) => p.dispose());
+    throw error;
+  }
+  return pipelines;
+}
