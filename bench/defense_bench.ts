@@ -28,14 +28,17 @@ const batch = test.images;
 const engine = new ServingEngine(loaded);
 await engine.warmUp();
 
-for (const [group, rows, n] of [["one image", single, 1], ["batch of 64", batch, 64]] as const) {
-  Deno.bench(`bare forward (Predict), ${group}`, { group, baseline: true }, () => {
+// Fixed iteration counts, large enough that one stall does not move a ratio (the cases run one after another).
+const cases = [["one image", single, 1, 2000, 200], ["batch of 64", batch, 64, 200, 20]] as const;
+for (const [group, rows, n, iterations, warmup] of cases) {
+  const options = { group, n: iterations, warmup };
+  Deno.bench(`bare forward (Predict), ${group}`, { ...options, baseline: true }, () => {
     engine.predict(rows, n);
   });
-  Deno.bench(`NIP Defend without the verdict after defense, ${group}`, { group }, async () => {
+  Deno.bench(`NIP Defend without the verdict after defense, ${group}`, options, async () => {
     await engine.defend(rows, n, false);
   });
-  Deno.bench(`NIP Defend with the verdict after defense, ${group}`, { group }, async () => {
+  Deno.bench(`NIP Defend with the verdict after defense, ${group}`, options, async () => {
     await engine.defend(rows, n, true);
   });
 }

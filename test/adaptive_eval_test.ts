@@ -11,7 +11,7 @@ import {
 } from "../src/eval/adaptive.ts";
 import { adaptiveFixture } from "./adaptive_fixture.ts";
 
-const { fixture, defense } = await adaptiveFixture();
+const { fixture, defense, pipeline } = await adaptiveFixture();
 const n = 60;
 const labels = fixture.test.labels.slice(0, n);
 
@@ -28,14 +28,14 @@ Deno.test("evaluateAdaptive reports robust accuracy that an independent recount 
   const x = toTensor(fixture.test, 0, n) as tf.Tensor4D;
   const before = tf.memory().numTensors;
   const stages = new Set<string>();
-  const report = await evaluateAdaptive(defense, x, labels, [
+  const report = await evaluateAdaptive(pipeline, x, labels, [
     {
       attack: getAttack("pgd-linf", { steps: 10, stepSize: 0.05 }),
       budget: { epsilon: 0.3, label: "L_inf 0.3" },
       against: "defended",
     },
     { attack: ala(fixture.split), budget: adaptiveBudgets["paper-ala"], against: "model" },
-    { attack: saa(getAttack("fgsm"), defense), budget: { epsilon: 0.1 }, against: "model" },
+    { attack: saa(getAttack("fgsm"), pipeline), budget: { epsilon: 0.1 }, against: "model" },
   ], { batchSize: 25, onProgress: (stage) => stages.add(stage) });
   assert.equal(tf.memory().numTensors, before);
   assert.ok(stages.size >= 3, `progress stages: ${[...stages]}`);
@@ -96,7 +96,7 @@ Deno.test("evaluateAdaptive reports robust accuracy that an independent recount 
 });
 
 Deno.test("adaptiveSuite builds the named attacks at each budget and rejects unknown names", () => {
-  const { specs } = adaptiveSuite(defense, ["pgd-linf-bpda", "s-ala", "ala"], ["standard", 0.1]);
+  const { specs } = adaptiveSuite(pipeline, ["pgd-linf-bpda", "s-ala", "ala"], ["standard", 0.1]);
   assert.deepEqual(specs.map((s) => `${s.attack.name}@${s.budget.epsilon}`), [
     "pgd-linf@0.3",
     "pgd-linf@0.1",
@@ -105,15 +105,15 @@ Deno.test("adaptiveSuite builds the named attacks at each budget and rejects unk
     "ala@0.01",
   ]);
   assert.deepEqual(specs.map((s) => s.against), ["defended", "defended", "model", "model", "model"]);
-  const paper = adaptiveSuite(defense, ["pgd-linf-bpda", "r-ala"], ["paper"]).specs;
+  const paper = adaptiveSuite(pipeline, ["pgd-linf-bpda", "r-ala"], ["paper"]).specs;
   assert.deepEqual(paper.map((s) => s.budget.source), ["paper"]);
-  assert.throws(() => adaptiveSuite(defense, ["nope"]), /unknown adaptive attack "nope"/);
-  assert.throws(() => adaptiveSuite(defense, ["s-ala"], [-1]), /positive number/);
+  assert.throws(() => adaptiveSuite(pipeline, ["nope"]), /unknown adaptive attack "nope"/);
+  assert.throws(() => adaptiveSuite(pipeline, ["s-ala"], [-1]), /positive number/);
 });
 
 Deno.test("runAdaptive returns a report and its Markdown", async () => {
   const x = toTensor(fixture.test, 0, 20) as tf.Tensor4D;
-  const { report, markdown } = await runAdaptive(defense, x, labels.slice(0, 20), {
+  const { report, markdown } = await runAdaptive(pipeline, x, labels.slice(0, 20), {
     attacks: ["ala", "saa-fgsm"],
     budgets: ["paper"],
   });

@@ -5,7 +5,7 @@ import { computeDistances, getAttack, misclassification, targetFromModel } from 
 import { saa } from "../src/adaptive/mod.ts";
 import { adaptiveFixture } from "./adaptive_fixture.ts";
 
-const { fixture, defense } = await adaptiveFixture();
+const { fixture, defense, pipeline } = await adaptiveFixture();
 const model = targetFromModel(fixture.split.model);
 
 Deno.test("SAA attacks again exactly the examples NIP defended successfully", async () => {
@@ -24,7 +24,7 @@ Deno.test("SAA attacks again exactly the examples NIP defended successfully", as
   assert.ok(expected.length > 0, "the fixture must have successfully defended examples");
   assert.ok(expected.length < 80);
 
-  const result = await saa(base, defense).run(model, x, criterion, budget);
+  const result = await saa(base, pipeline).run(model, x, criterion, budget);
   assert.deepEqual(Array.from(result.secondStage), expected);
   assert.deepEqual(Array.from(result.firstStageSuccess), Array.from(first.success));
   // Examples not attacked again keep their first-stage adversarial example and cannot succeed.
@@ -66,7 +66,7 @@ Deno.test("SAA refuses targeted criteria", async () => {
   const x = toTensor(fixture.test, 0, 4) as tf.Tensor4D;
   await assert.rejects(
     () =>
-      saa(getAttack("fgsm"), defense).run(model, x, { kind: "targeted", targets: new Int32Array(4) }, {
+      saa(getAttack("fgsm"), pipeline).run(model, x, { kind: "targeted", targets: new Int32Array(4) }, {
         epsilon: 0.1,
       }),
     /untargeted/,

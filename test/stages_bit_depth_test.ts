@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/engine/backend.ts";
-import type { SplitModel } from "../src/nip/types.ts";
 import { mulberry32 } from "../src/random.ts";
 import {
   BIT_DEPTH_REDUCTION,
@@ -9,23 +8,9 @@ import {
   defaultBitDepth,
   roundHalfEven,
 } from "../src/stages/image/bit_depth.ts";
-import type { StageInput } from "../src/stages/stage.ts";
+import { assertTransformWithIdentityGradient, splitFor } from "./stages_fixture.ts";
 
 await initBackend("wasm");
-
-function splitFor(inputShape: number[], inputRange: [number, number] = [0, 1]): SplitModel {
-  return { inputRange, inputShape } as unknown as SplitModel;
-}
-
-function stageInput(x: tf.Tensor): StageInput {
-  return {
-    x,
-    random: mulberry32(1),
-    forward: () => {
-      throw new Error("not needed");
-    },
-  };
-}
 
 Deno.test("roundHalfEven sends ties to the even neighbour, like numpy's rint", () => {
   assert.deepEqual(
@@ -89,20 +74,7 @@ Deno.test("cbdr stage: transform equals bitDepthReduction, BPDA identity gradien
   const random = mulberry32(4);
   const values = Float32Array.from({ length: 2 * 4 * 4 * 3 }, () => random() * 2 - 1);
   const x = tf.tensor4d(values, [2, 4, 4, 3]);
-  const baseline = tf.memory().numTensors;
   const stage = BIT_DEPTH_REDUCTION.create({ split: splitFor([4, 4, 3], [-1, 1]) });
-  const out = stage.transform!(stageInput(x)).x;
-  const expected = bitDepthReduction(values, 5, [-1, 1]);
-  assert.notEqual(out, x);
-  assert.deepEqual(out.dataSync(), expected);
-  const grad = tf.grad((input: tf.Tensor) => stage.differentiable!(stageInput(input)).sum())(x);
-  assert.ok(grad.dataSync().every((g) => g === 1));
-  const forward = stage.differentiable!(stageInput(x));
-  // BPDA adds (transform - x) back onto x: equal up to float32 rounding.
-  assert.ok(forward.dataSync().every((v, i) => Math.abs(v - expected[i]) < 1e-6));
-  tf.dispose([out, grad, forward]);
-  stage.dispose();
-  assert.equal(tf.memory().numTensors, baseline);
-  assert.equal(x.isDisposed, false);
+  assertTransformWithIdentityGradient(stage, x, bitDepthReduction(values, 5, [-1, 1]));
   x.dispose();
 });

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/engine/backend.ts";
-import type { SplitModel } from "../src/nip/types.ts";
 import { mulberry32 } from "../src/random.ts";
 import {
   distillationTable,
@@ -9,23 +8,9 @@ import {
   FEATURE_DISTILLATION,
   featureDistillation,
 } from "../src/stages/image/feature_distillation.ts";
-import type { StageInput } from "../src/stages/stage.ts";
+import { assertTransformWithIdentityGradient, splitFor } from "./stages_fixture.ts";
 
 await initBackend("wasm");
-
-function splitFor(inputShape: number[], inputRange: [number, number] = [0, 1]): SplitModel {
-  return { inputRange, inputShape } as unknown as SplitModel;
-}
-
-function stageInput(x: tf.Tensor): StageInput {
-  return {
-    x,
-    random: mulberry32(1),
-    forward: () => {
-      throw new Error("not needed");
-    },
-  };
-}
 
 function byteImages(length: number, seed: number): Float32Array {
   const random = mulberry32(seed);
@@ -198,20 +183,8 @@ Deno.test("fdistill stage: paper defaults, settings, overrides validated", () =>
 Deno.test("fdistill stage: transform equals featureDistillation, BPDA identity gradient, no leaked tensors", () => {
   const values = byteImages(2 * 12 * 12 * 3, 8);
   const x = tf.tensor4d(values, [2, 12, 12, 3]);
-  const baseline = tf.memory().numTensors;
   const stage = FEATURE_DISTILLATION.create({ split: splitFor([12, 12, 3]), overrides: { factor: 50 } });
-  const out = stage.transform!(stageInput(x)).x;
   const expected = featureDistillation(values, [2, 12, 12, 3], distillationTable(40, 50), [0, 1]);
-  assert.notEqual(out, x);
-  assert.deepEqual(out.dataSync(), expected);
-  const grad = tf.grad((input: tf.Tensor) => stage.differentiable!(stageInput(input)).sum())(x);
-  assert.ok(grad.dataSync().every((g) => g === 1));
-  const forward = stage.differentiable!(stageInput(x));
-  // BPDA adds (transform - x) back onto x: equal up to float32 rounding.
-  assert.ok(forward.dataSync().every((v, i) => Math.abs(v - expected[i]) < 1e-6));
-  tf.dispose([out, grad, forward]);
-  stage.dispose();
-  assert.equal(tf.memory().numTensors, baseline);
-  assert.equal(x.isDisposed, false);
+  assertTransformWithIdentityGradient(stage, x, expected);
   x.dispose();
 });

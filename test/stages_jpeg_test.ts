@@ -2,26 +2,11 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import jpeg from "jpeg-js";
 import { initBackend } from "../src/engine/backend.ts";
-import type { SplitModel } from "../src/nip/types.ts";
 import { mulberry32 } from "../src/random.ts";
 import { JPEG_COMPRESSION, jpegCompression } from "../src/stages/image/jpeg.ts";
-import type { StageInput } from "../src/stages/stage.ts";
+import { assertTransformWithIdentityGradient, splitFor } from "./stages_fixture.ts";
 
 await initBackend("wasm");
-
-function splitFor(inputShape: number[], inputRange: [number, number] = [0, 1]): SplitModel {
-  return { inputRange, inputShape } as unknown as SplitModel;
-}
-
-function stageInput(x: tf.Tensor): StageInput {
-  return {
-    x,
-    random: mulberry32(1),
-    forward: () => {
-      throw new Error("not needed");
-    },
-  };
-}
 
 /** A smooth random image (low frequencies plus a little noise), like a photo more than like noise. */
 function smoothImages(n: number, h: number, w: number, c: number, seed: number): Float32Array {
@@ -105,20 +90,7 @@ Deno.test("jc stage: paper default, settings, channels and overrides checked", (
 Deno.test("jc stage: transform equals jpegCompression, BPDA identity gradient, no leaked tensors", () => {
   const values = smoothImages(3, 12, 10, 3, 9);
   const x = tf.tensor4d(values, [3, 12, 10, 3]);
-  const baseline = tf.memory().numTensors;
   const stage = JPEG_COMPRESSION.create({ split: splitFor([12, 10, 3]) });
-  const out = stage.transform!(stageInput(x)).x;
-  const expected = jpegCompression(values, [3, 12, 10, 3], 80, [0, 1]);
-  assert.notEqual(out, x);
-  assert.deepEqual(out.dataSync(), expected);
-  const grad = tf.grad((input: tf.Tensor) => stage.differentiable!(stageInput(input)).sum())(x);
-  assert.ok(grad.dataSync().every((g) => g === 1));
-  const forward = stage.differentiable!(stageInput(x));
-  // BPDA adds (transform - x) back onto x: equal up to float32 rounding.
-  assert.ok(forward.dataSync().every((v, i) => Math.abs(v - expected[i]) < 1e-6));
-  tf.dispose([out, grad, forward]);
-  stage.dispose();
-  assert.equal(tf.memory().numTensors, baseline);
-  assert.equal(x.isDisposed, false);
+  assertTransformWithIdentityGradient(stage, x, jpegCompression(values, [3, 12, 10, 3], 80, [0, 1]));
   x.dispose();
 });

@@ -4,21 +4,11 @@ import { initBackend } from "../src/engine/backend.ts";
 import type { SplitModel } from "../src/nip/types.ts";
 import { mulberry32 } from "../src/random.ts";
 import { medianSmoothing, SPATIAL_SMOOTHING } from "../src/stages/image/median_smoothing.ts";
-import type { StageInput } from "../src/stages/stage.ts";
+import { assertTransformWithIdentityGradient } from "./stages_fixture.ts";
 
 await initBackend("wasm");
 
 const split = { inputRange: [0, 1], inputShape: [6, 7, 2] } as unknown as SplitModel;
-
-function stageInput(x: tf.Tensor, seed = 1): StageInput {
-  return {
-    x,
-    random: mulberry32(seed),
-    forward: () => {
-      throw new Error("not needed");
-    },
-  };
-}
 
 /** scipy's median: offsets -floor(w/2) .. w-1-floor(w/2), edges mirrored, the upper middle value. */
 function bruteMedian(image: number[][][], y: number, x: number, ch: number, window: number): number {
@@ -117,24 +107,7 @@ Deno.test("ss stage: transform equals medianSmoothing, BPDA identity gradient, n
   const random = mulberry32(3);
   const values = Float32Array.from({ length: 3 * 6 * 7 * 2 }, () => random());
   const x = tf.tensor4d(values, [3, 6, 7, 2]);
-  const baseline = tf.memory().numTensors;
   const stage = SPATIAL_SMOOTHING.create({ split });
-  const out = stage.transform!(stageInput(x)).x;
-  assert.notEqual(out, x);
-  assert.deepEqual(out.shape, x.shape);
-  const expected = medianSmoothing(values, [3, 6, 7, 2], 2);
-  assert.deepEqual(out.dataSync(), expected);
-  const { value, grad } = tf.valueAndGrad((input: tf.Tensor) =>
-    stage.differentiable!(stageInput(input)).sum()
-  )(x);
-  const forward = stage.differentiable!(stageInput(x));
-  // BPDA adds (transform - x) back onto x: equal up to float32 rounding.
-  assert.ok(forward.dataSync().every((v, i) => Math.abs(v - expected[i]) < 1e-6));
-  assert.ok(Math.abs(value.dataSync()[0] - expected.reduce((a, b) => a + b, 0)) < 1e-3);
-  assert.ok(grad.dataSync().every((g) => g === 1));
-  tf.dispose([out, forward, value, grad]);
-  stage.dispose();
-  assert.equal(tf.memory().numTensors, baseline);
-  assert.equal(x.isDisposed, false);
+  assertTransformWithIdentityGradient(stage, x, medianSmoothing(values, [3, 6, 7, 2], 2));
   x.dispose();
 });

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/engine/backend.ts";
-import type { SplitModel } from "../src/nip/types.ts";
 import { mulberry32 } from "../src/random.ts";
 import {
   TOTAL_VAR_MIN,
@@ -9,23 +8,9 @@ import {
   TVM_DEFAULTS,
   tvMinimizeChannel,
 } from "../src/stages/image/tv_minimization.ts";
-import type { StageInput } from "../src/stages/stage.ts";
+import { assertTransformWithIdentityGradient, splitFor, stageInput } from "./stages_fixture.ts";
 
 await initBackend("wasm");
-
-function splitFor(inputShape: number[], inputRange: [number, number] = [0, 1]): SplitModel {
-  return { inputRange, inputShape } as unknown as SplitModel;
-}
-
-function stageInput(x: tf.Tensor, seed: number): StageInput {
-  return {
-    x,
-    random: mulberry32(seed),
-    forward: () => {
-      throw new Error("not needed");
-    },
-  };
-}
 
 /** ART's TotalVarMin objective, unsmoothed: fit, TV (row and column difference norms) and the total. */
 function artObjective(
@@ -142,14 +127,8 @@ Deno.test("tvm stage: seeded, BPDA identity gradient, no leaked tensors", () => 
   assert.deepEqual(first.dataSync(), expected);
   assert.deepEqual(again.dataSync(), expected);
   assert.ok(other.dataSync().some((v, i) => Math.abs(v - expected[i]) > 1e-3), "another seed, another mask");
-  const grad = tf.grad((input: tf.Tensor) => stage.differentiable!(stageInput(input, 5)).sum())(x);
-  assert.ok(grad.dataSync().every((g) => g === 1));
-  const forward = stage.differentiable!(stageInput(x, 5));
-  // BPDA adds (transform - x) back onto x: equal up to float32 rounding.
-  assert.ok(forward.dataSync().every((v, i) => Math.abs(v - expected[i]) < 1e-6));
-  tf.dispose([first, again, other, grad, forward]);
-  stage.dispose();
+  tf.dispose([first, again, other]);
   assert.equal(tf.memory().numTensors, baseline);
-  assert.equal(x.isDisposed, false);
+  assertTransformWithIdentityGradient(stage, x, expected, 5);
   x.dispose();
 });

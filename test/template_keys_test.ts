@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/engine/backend.ts";
 import { partitionNeurons } from "../src/nip/neurons.ts";
 import { neuronTemplate } from "../src/nip/template.ts";

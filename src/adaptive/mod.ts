@@ -5,7 +5,7 @@
  *
  * @module
  */
-export { defendedTarget, type DefendedTargetOptions, matchedCandidates } from "./defended_target.ts";
+export { defendedTarget, type DefendedTargetOptions } from "./defended_target.ts";
 export { sAla, type SAlaParams } from "./s_ala.ts";
 export { rAla, type RAlaParams } from "./r_ala.ts";
 export { ala, type AlaParams, iAla } from "./ala.ts";

@@ -16,7 +16,7 @@ import * as tf from "@tensorflow/tfjs";
 import { subsetCriterion } from "../attacks/criteria.ts";
 import { computeDistances } from "../attacks/norms.ts";
 import type { Attack, AttackBudget, AttackResult, AttackTarget, Criterion } from "../attacks/types.ts";
-import type { NipDefense } from "../nip/defense.ts";
+import type { DefensePipeline } from "../stages/pipeline.ts";
 
 /** What an SAA run returns beyond the library's result. `success[i]`: the second attack fooled the defended pipeline. */
 export interface SaaResult extends AttackResult {
@@ -50,8 +50,8 @@ function replaceRows(base: tf.Tensor4D, indices: Int32Array, rows: tf.Tensor4D):
   });
 }
 
-/** SAA with `base` as both the first and the second attack, NIP `defense` in between. */
-export function saa(base: Attack, defense: NipDefense): SaaAttack {
+/** SAA with `base` as both the first and the second attack, the defense `pipeline` in between. */
+export function saa(base: Attack, pipeline: DefensePipeline): SaaAttack {
   const name = `saa(${base.name})`;
   return {
     name,
@@ -66,26 +66,26 @@ export function saa(base: Attack, defense: NipDefense): SaaAttack {
       const labels = criterion.labels;
       const n = x.shape[0];
       const first = await base.run(target, x, criterion, budget);
-      const firstDefense = defense.defendBatch(first.adversarial);
+      const firstDefense = pipeline.run(first.adversarial);
       const queries = Int32Array.from(first.queries, (q) => q + 1);
       const second = Int32Array.from(
         Array.from({ length: n }, (_, i) => i).filter((i) =>
-          first.success[i] === 1 && firstDefense.labelsAfter[i] === labels[i]
+          first.success[i] === 1 && firstDefense.labelsAfter![i] === labels[i]
         ),
       );
       let adversarial = first.adversarial;
-      const predicted = Int32Array.from(firstDefense.labelsAfter);
+      const predicted = Int32Array.from(firstDefense.labelsAfter!);
       const success = new Uint8Array(n);
       let secondStageDistance: Float32Array = new Float32Array(0);
       if (second.length > 0) {
         const start = tf.tidy(() => tf.gather(firstDefense.defended, indexTensor(second))) as tf.Tensor4D;
         const again = await base.run(target, start, subsetCriterion(criterion, second), budget);
-        const secondDefense = defense.defendBatch(again.adversarial);
+        const secondDefense = pipeline.run(again.adversarial);
         secondStageDistance = (await computeDistances(start, again.adversarial))[base.norm];
         second.forEach((i, j) => {
           queries[i] += again.queries[j] + 1;
-          predicted[i] = secondDefense.labelsAfter[j];
-          success[i] = secondDefense.labelsAfter[j] !== labels[i] ? 1 : 0;
+          predicted[i] = secondDefense.labelsAfter![j];
+          success[i] = secondDefense.labelsAfter![j] !== labels[i] ? 1 : 0;
         });
         adversarial = replaceRows(first.adversarial, second, again.adversarial);
         tf.dispose([start, again.adversarial, secondDefense.defended, first.adversarial]);
@@ -101,7 +101,7 @@ export function saa(base: Attack, defense: NipDefense): SaaAttack {
         budgetLabel: `${first.budgetLabel} (second attack bounded around the defended input)`,
         secondStage: second,
         firstStageSuccess: first.success,
-        firstStageDefendedLabels: firstDefense.labelsAfter,
+        firstStageDefendedLabels: firstDefense.labelsAfter!,
         secondStageDistance,
       };
     },

@@ -8,8 +8,8 @@
  *     [--defenses nip,ss,cbdr,jc,tvm,fdistill] [--settings nip.strength=0.5,cbdr.bits=4]
  *     [--attacks fgsm,pgd-linf|all] [--budgets paper,standard,0.1] [--protocol honest,paper-oracle]
  *     [--out out/eval] [--backend wasm] [--seed 1]
- *   [--adaptive all|pgd-linf-bpda,square,...]   adds the adaptive suite against NIP (robust accuracy);
- *     `--attacks none` runs it alone
+ *   [--adaptive all|pgd-linf-bpda,square,...]   adds the adaptive suite against each defense (robust
+ *     accuracy; gradients through each stage by BPDA); `--attacks none` runs it alone
  *   deno task eval --data fsdd [--n 120] [--defenses nip,ds,rc,mc,qtz,ss,cbdr]
  *     [--attacks spectrogram:fgsm:2,waveform:pgd-linf:4]   the speaker model (models/fsdd-speaker) on FSDD
  *     validation clips; each attack names its domain and budget (dB on the map, 16-bit steps on the wave)
@@ -38,7 +38,6 @@ import { type AttackSpec, type EvalReport, type EvalSet, evaluate, type Protocol
 import { renderMarkdown } from "../eval/report.ts";
 import { resolveSpecs } from "../eval/specs.ts";
 import { inputKindOf } from "../attacks/mod.ts";
-import { NipDefense } from "../nip/defense.ts";
 import { DEFAULT_MODEL_DIR, loadPipeline, type Pipeline } from "../pipeline.ts";
 import { buildPipelines, parseDefenseList, stageFactory } from "../stages/registry.ts";
 import type { StageSettings } from "../stages/stage.ts";
@@ -70,7 +69,7 @@ export interface EvalRunOptions {
   seed: number;
   title: string;
   attackOverrides?: Record<string, Record<string, unknown>>;
-  /** Adaptive suite names (`src/eval/adaptive.ts`) run against NIP after the attacks; empty: none. */
+  /** Adaptive suite names (`src/eval/adaptive.ts`) run against each defense after the attacks; empty: none. */
   adaptive?: string[];
 }
 
@@ -107,7 +106,7 @@ async function evaluationData(
 /** Runs an evaluation and writes JSON + Markdown; returns the report and its Markdown. */
 export async function runEvaluation(
   options: EvalRunOptions,
-): Promise<{ report: EvalReport; adaptive?: AdaptiveReport; markdown: string }> {
+): Promise<{ report: EvalReport; adaptive: AdaptiveReport[]; markdown: string }> {
   const loaded = await loadPipeline({
     modelDir: options.modelDir,
     profileDir: options.profileDir,
@@ -132,35 +131,29 @@ export async function runEvaluation(
       onProgress,
     });
     progress.stop();
-    let adaptive: { report: AdaptiveReport; markdown: string } | undefined;
-    if (options.adaptive && options.adaptive.length > 0) {
-      // The adaptive suite is the paper's attacks on NIP itself (ALA, SAA, BPDA through its match).
-      const nip = new NipDefense(loaded.split, loaded.profile, {
-        strength: options.settings?.nip?.strength as number,
-      });
-      try {
-        adaptive = await runAdaptive(nip, set.x as tf.Tensor4D, set.labels, {
-          attacks: options.adaptive.includes("all") ? undefined : options.adaptive,
+    const adaptive: { report: AdaptiveReport; markdown: string }[] = [];
+    for (const pipeline of options.adaptive?.length ? pipelines : []) {
+      adaptive.push(
+        await runAdaptive(pipeline, set.x as tf.Tensor4D, set.labels, {
+          attacks: options.adaptive!.includes("all") ? undefined : options.adaptive,
           budgets: options.budgets.map((b) => b === "paper" || b === "standard" ? b : Number(b)),
           onProgress,
-          title: "Adaptive attacks (the attacker knows the defense): robust accuracy",
-        });
-      } finally {
-        nip.dispose();
-        progress.stop();
-      }
+          title: `Adaptive attacks on \`${pipeline.name}\` (the attacker knows the defense): robust accuracy`,
+        }),
+      );
+      progress.stop();
     }
     const seconds = (performance.now() - started) / 1000;
     const markdown = (specs.length > 0 ? renderMarkdown(report, options.title) : "") +
-      (adaptive ? `\n${adaptive.markdown}` : "") +
+      adaptive.map((a) => `\n${a.markdown}`).join("") +
       `\nModel \`${options.modelDir}\` (${loaded.modelHash.slice(0, 12)}), ${description}, ` +
       `seed ${options.seed}, backend ${tf.getBackend()}, ${seconds.toFixed(1)} s.\n`;
     await Deno.mkdir(options.out, { recursive: true });
     const meta = { ...options, modelHash: loaded.modelHash, backend: tf.getBackend(), seconds };
-    const json = { meta, report, adaptive: adaptive?.report };
+    const json = { meta, report, adaptive: adaptive.map((a) => a.report) };
     await Deno.writeTextFile(join(options.out, "eval.json"), JSON.stringify(json, null, 2) + "\n");
     await Deno.writeTextFile(join(options.out, "eval.md"), markdown);
-    return { report, adaptive: adaptive?.report, markdown };
+    return { report, adaptive: adaptive.map((a) => a.report), markdown };
   } finally {
     progress.stop();
     set.x.dispose();

@@ -4,8 +4,8 @@
  * paper's adaptive attacks, the paper's DSR = 1 - ASR.
  *
  * Two families of rows:
- * - `defended`: the attack runs against the whole defended pipeline (`defendedTarget`): PGD with BPDA
- *   gradients, Square / Boundary by queries only. Examples the defended pipeline already gets wrong are
+ * - `defended`: the attack runs against the whole defense pipeline, any list of stages (`defendedTarget`):
+ *   PGD with each stage's BPDA gradient, Square / Boundary by queries only. Examples the defended pipeline already gets wrong are
  *   not attacked (they count as not robust).
  * - `model`: the paper's adaptive attacks (S-ALA, R-ALA, ALA, I-ALA, SAA) run against the bare model (they
  *   read its neurons); their outputs are then defended. Examples the bare model *or* the defended pipeline
@@ -13,7 +13,7 @@
  *
  * Robust accuracy = examples (of all test examples) that the defended pipeline classifies correctly both
  * clean and after the attack (the attacker may always submit the clean input); every adversarial example is
- * re-defended here with `defendBatch`, independently of the attack's own success flag.
+ * re-defended here through the pipeline, independently of the attack's own success flag.
  *
  * @module
  */
@@ -29,7 +29,7 @@ import { ala, iAla } from "../adaptive/ala.ts";
 import { rAla } from "../adaptive/r_ala.ts";
 import { sAla } from "../adaptive/s_ala.ts";
 import { saa, type SaaResult } from "../adaptive/saa.ts";
-import type { NipDefense } from "../nip/defense.ts";
+import type { DefensePipeline } from "../stages/pipeline.ts";
 import { num, pct } from "./report.ts";
 import { predictLabels } from "../nip/neurons.ts";
 
@@ -119,15 +119,8 @@ export interface AdaptiveReport {
   cleanAccuracyDefended: number;
   rows: AdaptiveRow[];
   unavailable: UnavailableAttack[];
-  profile: {
-    layer: string;
-    candidates: number;
-    keyMode: string;
-    scaleRule: string;
-    strength: number;
-    k1: number;
-    k2: number;
-  };
+  /** The defense pipeline attacked: its name and each stage's description with its settings. */
+  defense: { name: string; stages: string[] };
 }
 
 type Progress = AdaptiveOptions["onProgress"];
@@ -138,10 +131,10 @@ function batches(n: number, size: number): [number, number][] {
   return out;
 }
 
-function defendedLabels(defense: NipDefense, x: tf.Tensor): Int32Array {
-  const outcome = defense.defendBatch(x);
+function defendedLabels(pipeline: DefensePipeline, x: tf.Tensor): Int32Array {
+  const outcome = pipeline.run(x);
   outcome.defended.dispose();
-  return outcome.labelsAfter;
+  return outcome.labelsAfter!;
 }
 
 function gatherRows(x: tf.Tensor4D, indices: ArrayLike<number>): tf.Tensor4D {
@@ -190,7 +183,7 @@ async function runInBatches(
 }
 
 async function evaluateSpec(
-  defense: NipDefense,
+  pipeline: DefensePipeline,
   x: tf.Tensor4D,
   labels: Int32Array,
   clean: { bare: Int32Array; defended: Int32Array },
@@ -201,9 +194,9 @@ async function evaluateSpec(
   const batchSize = options.batchSize ?? 100;
   const { attack, budget, against } = spec;
   const label = spec.label ?? defaultLabel(spec);
-  const bareTarget = targetFromModel(defense.split.model, { inputRange: defense.split.inputRange });
+  const bareTarget = targetFromModel(pipeline.split.model, { inputRange: pipeline.split.inputRange });
   const target = against === "defended"
-    ? defendedTarget(defense, { ...options.target, differentiable: attack.kind === "white-box" })
+    ? defendedTarget(pipeline, { ...options.target, differentiable: attack.kind === "white-box" })
     : bareTarget;
   const bareCorrect = (i: number) => clean.bare[i] === labels[i];
   const defendedCorrect = (i: number) => clean.defended[i] === labels[i];
@@ -231,8 +224,8 @@ async function evaluateSpec(
     label,
     options.onProgress,
     (result, positions) => {
-      const afterDefense = defendedLabels(defense, result.adversarial);
-      const afterBare = predictLabels(defense.split.model, result.adversarial);
+      const afterDefense = defendedLabels(pipeline, result.adversarial);
+      const afterBare = predictLabels(pipeline.split.model, result.adversarial);
       const saaResult = (result as Partial<SaaResult>).secondStage;
       const distances = result.distances[attack.norm];
       positions.forEach((i, j) => {
@@ -266,7 +259,7 @@ async function evaluateSpec(
     asrDefended = ratio(attacked.filter((i) => correctAfter[i] === 0).length, attacked.length);
     notes.push(
       attack.kind === "white-box"
-        ? "gradients by BPDA (matched candidate held constant)"
+        ? "gradients by BPDA (NIP's matched candidate held constant, transformations as the identity)"
         : "queries the deployed pipeline only",
     );
     if (spec.bareReference ?? attack.kind === "white-box") {
@@ -335,11 +328,11 @@ async function evaluateSpec(
 }
 
 /**
- * Runs every adaptive attack spec against `defense` on the test batch `x` with its true labels and reports
+ * Runs every adaptive attack spec against the defense `pipeline` on the test batch `x` with its true labels and reports
  * robust accuracy per attack. Frees every tensor it makes.
  */
 export async function evaluateAdaptive(
-  defense: NipDefense,
+  pipeline: DefensePipeline,
   x: tf.Tensor4D,
   labels: Int32Array,
   specs: AdaptiveAttackSpec[],
@@ -354,30 +347,21 @@ export async function evaluateAdaptive(
   const defended = new Int32Array(n);
   for (const [start, size] of batches(n, options.batchSize ?? 100)) {
     const batch = x.slice(start, size);
-    bare.set(predictLabels(defense.split.model, batch), start);
-    defended.set(defendedLabels(defense, batch), start);
+    bare.set(predictLabels(pipeline.split.model, batch), start);
+    defended.set(defendedLabels(pipeline, batch), start);
     batch.dispose();
   }
   const rows: AdaptiveRow[] = [];
   for (const spec of specs) {
-    rows.push(await evaluateSpec(defense, x, labels, { bare, defended }, spec, options));
+    rows.push(await evaluateSpec(pipeline, x, labels, { bare, defended }, spec, options));
   }
-  const { settings } = defense.profile;
   return {
     examples: n,
     cleanAccuracy: ratio(labels.filter((l, i) => bare[i] === l).length, n),
     cleanAccuracyDefended: ratio(labels.filter((l, i) => defended[i] === l).length, n),
     rows,
     unavailable,
-    profile: {
-      layer: defense.profile.layerName,
-      candidates: defense.candidateCount,
-      keyMode: settings.keyMode,
-      scaleRule: defense.scaleRule,
-      strength: defense.strength,
-      k1: settings.k1,
-      k2: settings.k2,
-    },
+    defense: { name: pipeline.name, stages: pipeline.stages.map((stage) => stage.description) },
   };
 }
 
@@ -448,14 +432,14 @@ function budgetsFor(
  * replace attack parameters by suite name (e.g. fewer Boundary steps in a quick run).
  */
 export function adaptiveSuite(
-  defense: NipDefense,
+  pipeline: DefensePipeline,
   names: readonly string[] = ADAPTIVE_ATTACKS,
   budgets: readonly AdaptiveBudgetChoice[] = ["standard"],
   overrides: Record<string, Record<string, unknown>> = {},
 ): { specs: AdaptiveAttackSpec[]; unavailable: UnavailableAttack[] } {
   const selected = names.includes("all") ? [...ADAPTIVE_ATTACKS] : [...names];
-  const kind = inputKindOf(defense.split.inputShape);
-  const { split } = defense;
+  const kind = inputKindOf(pipeline.split.inputShape);
+  const { split } = pipeline;
   const specs: AdaptiveAttackSpec[] = [];
   const unavailable: UnavailableAttack[] = [];
   const params = (name: string, base: Record<string, unknown> = {}) => ({
@@ -505,8 +489,9 @@ export function adaptiveSuite(
         neuronAttack(sAla(split, params(name)));
         break;
       case "r-ala": {
-        const { k1, k2 } = defense.profile.settings;
-        neuronAttack(rAla(split, params(name, { k1, k2 })));
+        // R-ALA targets the front and tail sizes of the NIP stage where the pipeline has one.
+        const nip = pipeline.stages.find((stage) => stage.settings.k1 !== undefined)?.settings;
+        neuronAttack(rAla(split, params(name, nip ? { k1: nip.k1, k2: nip.k2 } : {})));
         break;
       }
       case "ala":
@@ -527,7 +512,7 @@ export function adaptiveSuite(
       case "saa-pgd-linf":
       case "saa-pwa":
       case "saa-boundary":
-        libraryAttack(name, name.slice("saa-".length), "model", (base) => saa(base, defense));
+        libraryAttack(name, name.slice("saa-".length), "model", (base) => saa(base, pipeline));
         break;
       default:
         throw new RangeError(`unknown adaptive attack "${name}"; known: ${ADAPTIVE_ATTACKS.join(", ")}, all`);
@@ -538,19 +523,19 @@ export function adaptiveSuite(
 
 /** Renders an adaptive report as Markdown: robust accuracy first, every number with its budget. */
 export function renderAdaptiveMarkdown(report: AdaptiveReport, title = "NIP under adaptive attacks"): string {
-  const { profile } = report;
+  const { defense } = report;
   const lines = [
     `## ${title}`,
     "",
-    `Profile: layer \`${profile.layer}\`, ${profile.candidates} candidates, key \`${profile.keyMode}\`, ` +
-    `scale \`${profile.scaleRule}\` with strength ${profile.strength}, k1 = ${profile.k1}, k2 = ${profile.k2}.`,
+    `Defense \`${defense.name}\`: ${defense.stages.join("; ") || "none"}.`,
     "",
     `Test examples: ${report.examples}; clean accuracy ${pct(report.cleanAccuracy)} bare, ` +
     `${pct(report.cleanAccuracyDefended)} defended (the ceiling of every robust accuracy below).`,
     "",
     "**Robust accuracy** = test examples the defended pipeline classifies correctly both clean and after the " +
     "attack, over all test examples. `defended` rows attack the whole pipeline (white-box: PGD with BPDA " +
-    "gradients, the matched candidate held constant; black-box: queries only); `model` rows are the paper's " +
+    "gradients: NIP's matched candidate held constant, an input transformation's gradient the identity; " +
+    "black-box: queries only); `model` rows are the paper's " +
     "adaptive attacks on the bare model's neurons, then defended. Paper ASR (model rows) = attacked " +
     "bare-correct examples misclassified after defense (SAA: over the examples attacked a second time); paper " +
     "DSR = 1 - ASR. DSR on adv. = SPEC.md section 6 DSR over the examples that fool the bare model.",
@@ -611,15 +596,15 @@ export interface RunAdaptiveOptions extends AdaptiveOptions {
 
 /**
  * The entry point for `deno task eval --adaptive`: builds the suite, evaluates it, renders Markdown. The
- * caller owns `defense` and `x`.
+ * caller owns `pipeline` and `x`.
  */
 export async function runAdaptive(
-  defense: NipDefense,
+  pipeline: DefensePipeline,
   x: tf.Tensor4D,
   labels: Int32Array,
   options: RunAdaptiveOptions = {},
 ): Promise<{ report: AdaptiveReport; markdown: string }> {
-  const { specs, unavailable } = adaptiveSuite(defense, options.attacks, options.budgets, options.overrides);
-  const report = await evaluateAdaptive(defense, x, labels, specs, options, unavailable);
+  const { specs, unavailable } = adaptiveSuite(pipeline, options.attacks, options.budgets, options.overrides);
+  const report = await evaluateAdaptive(pipeline, x, labels, specs, options, unavailable);
   return { report, markdown: renderAdaptiveMarkdown(report, options.title) };
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { NipSettings, SplitModel } from "../nip/types.ts";
+import type { DefenseOutcome, NipSettings, SplitModel } from "../nip/types.ts";
 import type { DefensePipeline, FrontEnd, PipelineOutcome } from "../stages/pipeline.ts";
 
 /**
@@ -27,21 +27,14 @@ export interface PredictBatch {
   scores: Float32Array;
 }
 
-/** A defended batch, as plain arrays. Without the verdict after defense its arrays are empty. */
-export interface DefendBatch {
+/**
+ * A defended batch, as plain arrays: the core's {@link DefenseOutcome} with the defended inputs read out.
+ * Without the verdict after defense `labelsAfter` and `scoresAfter` are empty; without a stage that
+ * matches a candidate (NIP), `candidateIndex` is -1 and `similarity` NaN.
+ */
+export interface DefendBatch extends Omit<DefenseOutcome, "defended"> {
   /** Row-major [n, ...inputShape]. */
   defended: Float32Array;
-  labelsBefore: Int32Array;
-  /** Empty when the verdict after defense was not asked for. */
-  labelsAfter: Int32Array;
-  /** Row-major [n, classes]. */
-  scoresBefore: Float32Array;
-  /** Row-major [n, classes]; empty when the verdict after defense was not asked for. */
-  scoresAfter: Float32Array;
-  /** Matched candidate per example where a stage matches one (NIP), else -1. */
-  candidateIndex: Int32Array;
-  /** Similarity of that match, else NaN. */
-  similarity: Float32Array;
 }
 
 /** One stage as `Describe` lists it. */
@@ -95,6 +88,11 @@ export class ServingEngine {
     this.inputRange = [pipeline.split.inputRange[0], pipeline.split.inputRange[1]];
     const out = pipeline.split.model.outputs[0].shape;
     this.numClasses = Number(out[out.length - 1]);
+  }
+
+  /** Whether a stage acts on raw signals, so each example must come with its signal (a WAV). */
+  get needsSignals(): boolean {
+    return this.#pipeline.defense.hasSignalStages;
   }
 
   /** Floats per example. */

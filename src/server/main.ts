@@ -42,6 +42,11 @@ if (import.meta.main) {
     });
     const engine = new ServingEngine(pipeline, pipeline.modality === "audio" ? audioFrontEnd : undefined);
     const modality = resolveModality(config.modality, engine);
+    if (engine.needsSignals && modality !== "audio") {
+      throw new Error(
+        `defense ${config.defense} acts on raw waveforms; it needs an audio model served with WAV input`,
+      );
+    }
     const wav = modality === "audio"
       ? createSpeakerFrontEnd({ maxSeconds: config.audio.maxSeconds, maxBytes: config.maxMessageBytes })
       : undefined;

@@ -262,8 +262,9 @@ export class DefenseServiceCore {
     return slot;
   }
 
-  #decode(slot: ModelSlot, request: RequestMessage): DecodedInput {
-    return decodeInput(request.input, {
+  /** Decodes a request's input; for a defense, refuses tensors when a stage needs the raw waveform. */
+  #decode(slot: ModelSlot, request: RequestMessage, forDefense = false): DecodedInput {
+    const input = decodeInput(request.input, {
       shape: slot.engine.inputShape,
       range: slot.engine.inputRange,
       maxExamples: this.#config.maxExamplesPerRequest,
@@ -271,6 +272,12 @@ export class DefenseServiceCore {
       model: slot.engine.name,
       audio: this.#audio,
     });
+    if (forDefense && slot.engine.needsSignals && !input.samples) {
+      throw invalidArgument(
+        `input: the defense of model ${slot.engine.name} acts on the raw waveform; send a WAV, not a tensor`,
+      );
+    }
+    return input;
   }
 
   /** Rejects an output format the model's modality cannot give, before any work is done. */
@@ -365,7 +372,7 @@ export class DefenseServiceCore {
       ? request.outputFormat
       : "OUTPUT_FORMAT_TENSOR";
     this.#checkFormat(format);
-    const input = this.#decode(slot, request);
+    const input = this.#decode(slot, request, true);
     const computeStart = performance.now();
     const decodeMs = input.samples ? computeStart - start : 0;
     const verdictAfter = !request.skipVerdictAfter;
@@ -397,7 +404,7 @@ export class DefenseServiceCore {
     const slot = this.#slot(request.model);
     const format = request.outputFormat ?? "OUTPUT_FORMAT_UNSPECIFIED";
     this.#checkFormat(format);
-    const input = this.#decode(slot, request);
+    const input = this.#decode(slot, request, true);
     const computeStart = performance.now();
     const decodeMs = input.samples ? computeStart - start : 0;
     const verdictAfter = !request.skipVerdictAfter;

@@ -96,7 +96,15 @@ export function parseDefenseList(text: string): string[][] {
 export function buildPipelines(list: readonly string[][], options: BuildOptions): DefensePipeline[] {
   const pipelines: DefensePipeline[] = [];
   try {
-    for (const names of list) pipelines.push(new DefensePipeline(options.split, buildStages(names, options)));
+    for (const names of list) {
+      const stages = buildStages(names, options);
+      try {
+        pipelines.push(new DefensePipeline(options.split, stages));
+      } catch (error) {
+        stages.forEach((s) => s.dispose());
+        throw error;
+      }
+    }
   } catch (error) {
     pipelines.forEach((p) => p.dispose());
     throw error;

@@ -143,3 +143,18 @@ export function numericSetting(
   }
   return parsed;
 }
+
+/** A stage's setting, refused when it is not an integer within range. */
+export function integerSetting(
+  stage: string,
+  name: string,
+  value: number | string | boolean | undefined,
+  fallback: number,
+  range: [number, number] = [-Infinity, Infinity],
+): number {
+  const parsed = numericSetting(stage, name, value, fallback, range);
+  if (!Number.isInteger(parsed)) {
+    throw new RangeError(`${stage}: setting ${name} = ${value} must be an integer`);
+  }
+  return parsed;
+}

@@ -10,9 +10,8 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
-import { bpda } from "../../engine/bpda.ts";
-import { numericSetting, type StageFactory } from "../stage.ts";
+import { integerSetting, type StageFactory } from "../stage.ts";
+import { imageTransformStage } from "./image_stage.ts";
 
 /** Xu et al.'s bit depth for an input with `channels` channels: 1 for greyscale, 5 for colour. */
 export function defaultBitDepth(channels: number): number {
@@ -49,20 +48,13 @@ export const BIT_DEPTH_REDUCTION: StageFactory = {
   needsProfile: false,
   create({ split, overrides = {} }) {
     const channels = split.inputShape[split.inputShape.length - 1];
-    const bits = numericSetting("cbdr", "bits", overrides.bits, defaultBitDepth(channels), [1, 16]);
-    if (!Number.isInteger(bits)) throw new RangeError(`cbdr: setting bits = ${bits} must be an integer`);
+    const bits = integerSetting("cbdr", "bits", overrides.bits, defaultBitDepth(channels), [1, 16]);
     const range = split.inputRange;
-    const reduce = (x: tf.Tensor): tf.Tensor =>
-      tf.tensor(bitDepthReduction(x.dataSync() as Float32Array, bits, range), x.shape);
-    return {
-      name: "cbdr",
-      description: `CBDR: ${2 ** bits} levels per value over [${range}] (bits=${bits})`,
-      settings: { bits },
-      role: "transform",
-      domain: "input",
-      transform: (input) => ({ x: reduce(input.x) }),
-      differentiable: (input) => bpda(reduce)(input.x),
-      dispose() {},
-    };
+    return imageTransformStage(
+      "cbdr",
+      `CBDR: ${2 ** bits} levels per value over [${range}] (bits=${bits})`,
+      { bits },
+      (values) => bitDepthReduction(values, bits, range),
+    );
   },
 };

@@ -19,9 +19,8 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
-import { bpda } from "../../engine/bpda.ts";
 import { numericSetting, type StageFactory } from "../stage.ts";
+import { imageTransformStage } from "./image_stage.ts";
 import { roundHalfEven } from "./bit_depth.ts";
 
 /** The paper's settings (App. Table 3). */
@@ -194,24 +193,13 @@ export const FEATURE_DISTILLATION: StageFactory = {
     );
     const table = distillationTable(qs, factor);
     const range = split.inputRange;
-    const distil = (x: tf.Tensor): tf.Tensor => {
-      if (x.rank !== 4) {
-        throw new RangeError(`fdistill: expected images [n, h, w, c], got shape [${x.shape}]`);
-      }
-      const shape = x.shape as [number, number, number, number];
-      return tf.tensor4d(featureDistillation(x.dataSync() as Float32Array, shape, table, range), shape);
-    };
     const steps = `${Math.min(...table)}..${Math.max(...table)}`;
-    return {
-      name: "fdistill",
-      description: `FDistill: ${blockSide}x${blockSide} block DCT quantised with the DNN-oriented table ` +
+    return imageTransformStage(
+      "fdistill",
+      `FDistill: ${blockSide}x${blockSide} block DCT quantised with the DNN-oriented table ` +
         `(steps ${steps}) (qs=${qs}, factor=${factor}, block_side=${blockSide})`,
-      settings: { qs, factor, block_side: blockSide },
-      role: "transform",
-      domain: "input",
-      transform: (input) => ({ x: distil(input.x) }),
-      differentiable: (input) => bpda(distil)(input.x),
-      dispose() {},
-    };
+      { qs, factor, block_side: blockSide },
+      (values, shape) => featureDistillation(values, shape, table, range),
+    );
   },
 };

@@ -14,10 +14,9 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
 import jpeg from "jpeg-js";
-import { bpda } from "../../engine/bpda.ts";
-import { numericSetting, type StageFactory } from "../stage.ts";
+import { integerSetting, type StageFactory } from "../stage.ts";
+import { imageTransformStage } from "./image_stage.ts";
 
 /** The paper's quality (App. Table 3). */
 export const JPEG_DEFAULT_QUALITY = 80;
@@ -97,26 +96,14 @@ export const JPEG_COMPRESSION: StageFactory = {
   modalities: ["image"],
   needsProfile: false,
   create({ split, overrides = {} }) {
-    const quality = numericSetting("jc", "quality", overrides.quality, JPEG_DEFAULT_QUALITY, [1, 100]);
-    if (!Number.isInteger(quality)) {
-      throw new RangeError(`jc: setting quality = ${quality} must be an integer`);
-    }
+    const quality = integerSetting("jc", "quality", overrides.quality, JPEG_DEFAULT_QUALITY, [1, 100]);
     checkChannels(split.inputShape[split.inputShape.length - 1]);
     const range = split.inputRange;
-    const compress = (x: tf.Tensor): tf.Tensor => {
-      if (x.rank !== 4) throw new RangeError(`jc: expected images [n, h, w, c], got shape [${x.shape}]`);
-      const shape = x.shape as [number, number, number, number];
-      return tf.tensor4d(jpegCompression(x.dataSync() as Float32Array, shape, quality, range), shape);
-    };
-    return {
-      name: "jc",
-      description: `JC: JPEG round trip at quality ${quality} (quality=${quality})`,
-      settings: { quality },
-      role: "transform",
-      domain: "input",
-      transform: (input) => ({ x: compress(input.x) }),
-      differentiable: (input) => bpda(compress)(input.x),
-      dispose() {},
-    };
+    return imageTransformStage(
+      "jc",
+      `JC: JPEG round trip at quality ${quality} (quality=${quality})`,
+      { quality },
+      (values, shape) => jpegCompression(values, shape, quality, range),
+    );
   },
 };

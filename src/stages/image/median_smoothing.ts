@@ -12,9 +12,8 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
-import { bpda } from "../../engine/bpda.ts";
-import { numericSetting, type StageFactory } from "../stage.ts";
+import { integerSetting, type StageFactory } from "../stage.ts";
+import { imageTransformStage } from "./image_stage.ts";
 
 /** The paper's window (App. Table 3). */
 export const SMOOTHING_DEFAULT_WINDOW = 2;
@@ -85,25 +84,15 @@ export const SPATIAL_SMOOTHING: StageFactory = {
   modalities: ["image", "audio"],
   needsProfile: false,
   create({ overrides = {} }) {
-    const window = numericSetting("ss", "window_size", overrides.window_size, SMOOTHING_DEFAULT_WINDOW);
-    if (!Number.isInteger(window) || window < 1) {
-      throw new RangeError(`ss: setting window_size = ${window} must be a positive integer`);
-    }
-    const smooth = (x: tf.Tensor): tf.Tensor => {
-      if (x.rank !== 4) throw new RangeError(`ss: expected images [n, h, w, c], got shape [${x.shape}]`);
-      const shape = x.shape as [number, number, number, number];
-      return tf.tensor4d(medianSmoothing(x.dataSync() as Float32Array, shape, window), shape);
-    };
-    return {
-      name: "ss",
-      description:
-        `SS: ${window}x${window} median filter per channel, edges reflected (window_size=${window})`,
-      settings: { window_size: window },
-      role: "transform",
-      domain: "input",
-      transform: (input) => ({ x: smooth(input.x) }),
-      differentiable: (input) => bpda(smooth)(input.x),
-      dispose() {},
-    };
+    const window = integerSetting("ss", "window_size", overrides.window_size, SMOOTHING_DEFAULT_WINDOW, [
+      1,
+      Infinity,
+    ]);
+    return imageTransformStage(
+      "ss",
+      `SS: ${window}x${window} median filter per channel, edges reflected (window_size=${window})`,
+      { window_size: window },
+      (values, shape) => medianSmoothing(values, shape, window),
+    );
   },
 };

@@ -22,9 +22,8 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
-import { bpda } from "../../engine/bpda.ts";
-import { numericSetting, type StageFactory } from "../stage.ts";
+import { integerSetting, numericSetting, type StageFactory } from "../stage.ts";
+import { imageTransformStage } from "./image_stage.ts";
 
 /** TVM's settings. */
 export interface TvmSettings {
@@ -231,28 +230,16 @@ export const TOTAL_VAR_MIN: StageFactory = {
     const settings: TvmSettings = {
       prob: numericSetting("tvm", "prob", overrides.prob, TVM_DEFAULTS.prob, [0, 1]),
       lambda: numericSetting("tvm", "lambda", overrides.lambda, TVM_DEFAULTS.lambda, [0, Infinity]),
-      maxIter: numericSetting("tvm", "max_iter", overrides.max_iter, TVM_DEFAULTS.maxIter, [1, Infinity]),
+      maxIter: integerSetting("tvm", "max_iter", overrides.max_iter, TVM_DEFAULTS.maxIter, [1, Infinity]),
     };
-    if (!Number.isInteger(settings.maxIter)) {
-      throw new RangeError(`tvm: setting max_iter = ${settings.maxIter} must be an integer`);
-    }
     const range = split.inputRange;
-    const minimize = (x: tf.Tensor, random: () => number): tf.Tensor => {
-      if (x.rank !== 4) throw new RangeError(`tvm: expected images [n, h, w, c], got shape [${x.shape}]`);
-      const shape = x.shape as [number, number, number, number];
-      return tf.tensor4d(totalVarMin(x.dataSync() as Float32Array, shape, settings, range, random), shape);
-    };
     const { prob, lambda, maxIter } = settings;
-    return {
-      name: "tvm",
-      description: `TVM: keep each value with probability ${prob}, ${maxIter} L-BFGS iterations on ` +
+    return imageTransformStage(
+      "tvm",
+      `TVM: keep each value with probability ${prob}, ${maxIter} L-BFGS iterations on ` +
         `||mask*(z-x)|| + ${lambda}*TV(z) (prob=${prob}, lambda=${lambda}, max_iter=${maxIter})`,
-      settings: { prob, lambda, max_iter: maxIter },
-      role: "transform",
-      domain: "input",
-      transform: (input) => ({ x: minimize(input.x, input.random) }),
-      differentiable: (input) => bpda((x) => minimize(x, input.random))(input.x),
-      dispose() {},
-    };
+      { prob, lambda, max_iter: maxIter },
+      (values, shape, random) => totalVarMin(values, shape, settings, range, random),
+    );
   },
 };
