@@ -132,9 +132,11 @@ export class ServingEngine {
           `defense ${defense.name} acts on raw signals; it needs WAV input and the audio front end`,
         );
       }
+      // A fresh seed per batch: a randomised stage (TVM's mask, RC's crops) must not be predictable to a client.
+      const seed = crypto.getRandomValues(new Uint32Array(1))[0];
       outcome = defense.hasSignalStages
-        ? await defense.runWithSignals(x, signals!, this.#frontEnd!, { verdictAfter })
-        : defense.run(x, { verdictAfter });
+        ? await defense.runWithSignals(x, signals!, this.#frontEnd!, { verdictAfter, seed })
+        : defense.run(x, { verdictAfter, seed });
       // A stage that matches a candidate (NIP) reports it; the verdict carries it whichever stage it is.
       const matching = Object.values(outcome.details).find((d) => d.candidateIndex !== undefined);
       return {
