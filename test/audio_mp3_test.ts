@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { decodeMp3, encodeMp3, mp3Compression } from "../audio/baselines/mp3.ts";
 import { fitToClip } from "../audio/clip.ts";
 import { decodeWav } from "../audio/wav.ts";
-import { perturbationSnrDb as snrDb } from "../audio/attack_budgets.ts";
+import { perturbationSnrDb as snrDb } from "../src/attacks/audio_targets.ts";
 import { fsddTrainDir } from "../src/data/shared_data.ts";
 
 Deno.test("MP3 encode/decode works under Deno at 8 kHz", async () => {

@@ -5,9 +5,9 @@ import { AudioInputError } from "../audio/errors.ts";
 import { decodeWav } from "../audio/wav.ts";
 import { featurize } from "../audio/features.ts";
 import { fitToClip } from "../audio/clip.ts";
-import { perturbationSnrDb } from "../audio/attack_budgets.ts";
+import { perturbationSnrDb } from "../src/attacks/audio_targets.ts";
 import { CLIP_SAMPLES, FEATURE_SHAPE, MODEL_SAMPLE_RATE } from "../audio/config.ts";
-import { defendSpeakerFeatures, disposeSplitModel, loadSpeakerPipeline } from "../audio/nip_speaker.ts";
+import { defendSpeakerFeatures, disposeSplitModel, loadSpeakerPipeline } from "../src/speaker_pipeline.ts";
 import { patched } from "./audio_fixture.ts";
 import { fsddTrainDir } from "../src/data/shared_data.ts";
 

@@ -8,7 +8,7 @@ import {
   perturbationSnrDb as snrDb,
   spectrogramLinfBudget,
   spectrogramTarget,
-} from "../audio/attack_budgets.ts";
+} from "../src/attacks/audio_targets.ts";
 import { featuresToTensor } from "../audio/features.ts";
 import { listFsdd } from "../audio/fsdd.ts";
 import { encodeWav } from "../audio/wav.ts";

@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as tf from "@tensorflow/tfjs";
 import { FEATURE_SHAPE, MODEL_SAMPLE_RATE } from "../audio/config.ts";
 import { featurize } from "../audio/features.ts";
-import { loadSpeakerPipeline } from "../audio/nip_speaker.ts";
+import { loadSpeakerPipeline } from "../src/speaker_pipeline.ts";
 import { wavRequestToInput } from "../audio/request.ts";
 import { decodeWav } from "../audio/wav.ts";
 import { initBackend } from "../src/engine/backend.ts";

@@ -9,7 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import { audioFrontEnd } from "../audio/baselines/index.ts";
 import { MODEL_SAMPLE_RATE } from "../audio/config.ts";
 import { encodeWav } from "../audio/wav.ts";
-import { loadSpeakerPipeline } from "../audio/nip_speaker.ts";
+import { loadSpeakerPipeline } from "../src/speaker_pipeline.ts";
 import { initBackend } from "../src/engine/backend.ts";
 import { createSpeakerFrontEnd } from "../src/server/audio.ts";
 import { defaultConfig } from "../src/server/config.ts";

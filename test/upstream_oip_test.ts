@@ -14,7 +14,7 @@ import {
 } from "../src/upstream/oip_proto.ts";
 import { loadLayersModel } from "../src/engine/model_io.ts";
 import { FEATURE_RANGE, FEATURE_SHAPE } from "../audio/config.ts";
-import { SPEAKER_MODEL_DIR } from "../audio/nip_speaker.ts";
+import { SPEAKER_MODEL_DIR } from "../src/speaker_pipeline.ts";
 import { wavRequestToInput } from "../audio/request.ts";
 import { UpstreamError } from "../src/upstream/types.ts";
 import { fsddTrainDir } from "../src/data/shared_data.ts";

@@ -12,7 +12,7 @@ import { BACKEND_NAMES, initBackend } from "../engine/backend.ts";
 import { choiceFlag, parseFlags, runMain } from "./args.ts";
 import { NIP_SETTING_FLAGS, nipSettingsFromFlags, saveAndSummarize } from "./calibrate.ts";
 import { createProgress } from "./progress.ts";
-import { calibrateSpeakerProfile, FSDD_DIR, SPEAKER_MODEL_DIR } from "../../audio/nip_speaker.ts";
+import { calibrateSpeakerProfile, FSDD_DIR, SPEAKER_MODEL_DIR } from "../speaker_pipeline.ts";
 
 async function main(): Promise<void> {
   const flags = parseFlags({

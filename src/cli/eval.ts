@@ -27,7 +27,7 @@ import {
   speakerAttackSpec,
   speakerEvalSet,
   spreadEntries,
-} from "../../audio/eval_domains.ts";
+} from "../eval/speech_domains.ts";
 import { listFsdd } from "../../audio/fsdd.ts";
 import { toTensor } from "../data/dataset.ts";
 import { fsddTrainDir } from "../data/shared_data.ts";

@@ -18,8 +18,8 @@ import {
   loadSpeakerFolderFeatures,
   splitSpeakerItems,
 } from "../../audio/folder_dataset.ts";
-import { buildSpeakerModel } from "../../audio/speaker_model.ts";
-import { speakerAccuracy, trainSpeakerModel } from "../../audio/train.ts";
+import { buildSpeakerModel } from "../models/speaker_model.ts";
+import { speakerAccuracy, trainSpeakerModel } from "../models/speaker_training.ts";
 import { fsddTrainDir } from "../data/shared_data.ts";
 
 const DEFAULT_FSDD = fsddTrainDir();

@@ -16,7 +16,7 @@ import {
   waveformBatch,
   waveformLinfBudget,
   waveformTarget,
-} from "../audio/attack_budgets.ts";
+} from "../src/attacks/audio_targets.ts";
 import { featuresToTensor, featurize } from "../audio/features.ts";
 import { disposeFeatureTwin } from "../audio/features_tf.ts";
 import { fitToClip } from "../audio/clip.ts";

@@ -8,17 +8,17 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { calibrateProfile } from "../src/nip/calibrate.ts";
-import type { DefensePipeline, PipelineOutcome } from "../src/stages/pipeline.ts";
-import type { NipProfile } from "../src/nip/profile.ts";
-import type { NipSettings, SplitModel } from "../src/nip/types.ts";
-import { loadPipeline, loadSplitModel, type Pipeline } from "../src/pipeline.ts";
-import type { BackendName } from "../src/engine/backend.ts";
-import { FEATURE_RANGE, FEATURE_SHAPE } from "./config.ts";
-import { featuresToTensor } from "./features.ts";
-import { type FsddEntry, listFsdd, loadFsddFeatures } from "./fsdd.ts";
-import { SPEAKER_NIP_LAYER } from "./speaker_model.ts";
-import { fsddTrainDir } from "../src/data/shared_data.ts";
+import { calibrateProfile } from "./nip/calibrate.ts";
+import type { DefensePipeline, PipelineOutcome } from "./stages/pipeline.ts";
+import type { NipProfile } from "./nip/profile.ts";
+import type { NipSettings, SplitModel } from "./nip/types.ts";
+import { loadPipeline, loadSplitModel, type Pipeline } from "./pipeline.ts";
+import type { BackendName } from "./engine/backend.ts";
+import { FEATURE_RANGE, FEATURE_SHAPE } from "../audio/config.ts";
+import { featuresToTensor } from "../audio/features.ts";
+import { type FsddEntry, listFsdd, loadFsddFeatures } from "../audio/fsdd.ts";
+import { SPEAKER_NIP_LAYER } from "./models/speaker_model.ts";
+import { fsddTrainDir } from "./data/shared_data.ts";
 
 /** The committed speaker model. */
 export const SPEAKER_MODEL_DIR = new URL("../models/fsdd-speaker", import.meta.url).pathname;

@@ -3,15 +3,15 @@
  * validation clips as an evaluation set (log-mel maps for the model, the fitted waveforms as raw signals),
  * and the two places an attacker perturbs:
  * - `spectrogram`: the log-mel map (the paper's setting); waveform stages get the adversarial map
- *   resynthesised with the clean clip's phase (`resynth.ts`);
+ *   resynthesised with the clean clip's phase (`audio/resynth.ts`);
  * - `waveform`: the sound itself, through the tfjs twin of the front end; success is judged on what the
  *   real front end (meyda) gives the model, and the SNR and 16-bit L_inf of each example are measured.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { getAttack } from "../src/attacks/mod.ts";
-import type { AttackDomain, AttackSpec, EvalSet } from "../src/eval/harness.ts";
+import { getAttack } from "../attacks/mod.ts";
+import type { AttackDomain, AttackSpec, EvalSet } from "./harness.ts";
 import {
   clipsFromBatch,
   perturbationLinfInt16,
@@ -21,12 +21,12 @@ import {
   waveformBatch,
   waveformLinfBudget,
   waveformTarget,
-} from "./attack_budgets.ts";
-import { fitToClip } from "./clip.ts";
-import { featuresToTensor, featurize } from "./features.ts";
-import type { FsddEntry } from "./fsdd.ts";
-import { resynthesize } from "./resynth.ts";
-import { decodeWav } from "./wav.ts";
+} from "../attacks/audio_targets.ts";
+import { fitToClip } from "../../audio/clip.ts";
+import { featuresToTensor, featurize } from "../../audio/features.ts";
+import type { FsddEntry } from "../../audio/fsdd.ts";
+import { resynthesize } from "../../audio/resynth.ts";
+import { decodeWav } from "../../audio/wav.ts";
 
 function rows(x: tf.Tensor): Float32Array[] {
   const flat = x.dataSync() as Float32Array;

@@ -5,10 +5,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { MEL_BANDS, NUM_FRAMES } from "./config.ts";
-import { mulberry32 } from "../src/random.ts";
-import { featuresToTensor } from "./features.ts";
-import type { LabelledFeatures } from "./fsdd.ts";
+import { MEL_BANDS, NUM_FRAMES } from "../../audio/config.ts";
+import { mulberry32 } from "../random.ts";
+import { featuresToTensor } from "../../audio/features.ts";
+import type { LabelledFeatures } from "../../audio/fsdd.ts";
 
 /**
  * One augmented copy of a feature map: shifted in time by up to `maxShift` frames (zeros fill) and

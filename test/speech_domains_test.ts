@@ -7,7 +7,7 @@ import {
   SPECTROGRAM_DOMAIN,
   spreadEntries,
   WAVEFORM_DOMAIN,
-} from "../audio/eval_domains.ts";
+} from "../src/eval/speech_domains.ts";
 import { featurize } from "../audio/features.ts";
 import { FSDD_SPEAKERS, listFsdd } from "../audio/fsdd.ts";
 import { initBackend } from "../src/engine/backend.ts";

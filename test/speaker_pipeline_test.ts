@@ -14,10 +14,10 @@ import {
   loadSpeakerPipeline,
   SPEAKER_MODEL_DIR,
   SPEAKER_PROFILE_DIR,
-} from "../audio/nip_speaker.ts";
+} from "../src/speaker_pipeline.ts";
 import { listFsdd, loadFsddFeatures } from "../audio/fsdd.ts";
 import { getAttack } from "../src/attacks/mod.ts";
-import { spectrogramLinfBudget, spectrogramTarget } from "../audio/attack_budgets.ts";
+import { spectrogramLinfBudget, spectrogramTarget } from "../src/attacks/audio_targets.ts";
 import { featuresToTensor } from "../audio/features.ts";
 import { FEATURE_RANGE } from "../audio/config.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { FEATURE_RANGE, FEATURE_SHAPE } from "./config.ts";
+import { FEATURE_RANGE, FEATURE_SHAPE } from "../../audio/config.ts";
 
 /** Name of the layer NIP reads by default (between the conv body and the dense head). */
 export const SPEAKER_NIP_LAYER = "flatten";

@@ -9,9 +9,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { AttackBudget, AttackTarget } from "../src/attacks/types.ts";
-import { CLIP_SAMPLES, FEATURE_RANGE, PCM_SCALE } from "./config.ts";
-import { featurizeTensor } from "./features_tf.ts";
+import type { AttackBudget, AttackTarget } from "./types.ts";
+import { CLIP_SAMPLES, FEATURE_RANGE, PCM_SCALE } from "../../audio/config.ts";
+import { featurizeTensor } from "../../audio/features_tf.ts";
 
 /** Input range of waveform targets: samples in [-1, 1]. */
 export const WAVEFORM_RANGE: [number, number] = [-1, 1];
