@@ -26,9 +26,9 @@ async function main(): Promise<void> {
   });
   console.log(markdown);
   console.log(
-    "Read it as: a defense has shown something only where 'DSR honest' clearly beats both controls while " +
-      "benign accuracy after defense stays near the bare accuracy. 'paper-oracle' uses true labels and benign twins; " +
-      "it is shown only to compare with the paper.\nFull results: out/demo/eval.json, out/demo/eval.md",
+    "Read it as: a defense has shown something only where its DSR clearly beats its noise control and its " +
+      "own control while its benign accuracy stays near the bare accuracy. 'paper-oracle' uses true labels and " +
+      "benign twins; it is shown only to compare with the paper.\nFull results: out/demo/eval.json, out/demo/eval.md",
   );
 }
 
