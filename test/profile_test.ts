@@ -30,6 +30,31 @@ function tinyProfile(): NipProfile {
   };
 }
 
+Deno.test("fitted stage states ride along after NIP's arrays and come back intact", () => {
+  const profile: NipProfile = {
+    ...tinyProfile(),
+    stages: {
+      mahalanobis: {
+        meta: { classes: 2, shrinkage: 0.01 },
+        arrays: { means: Float32Array.from([1, 2, 3, 4]) },
+      },
+      detect: {
+        meta: { members: 2, rule: "fisher", names: [1, 2] },
+        arrays: { heldOut: Float32Array.from([0.5, 1.5]), order: Int32Array.from([1, 0]) },
+      },
+    },
+  };
+  const { manifest, data } = encodeProfile(profile);
+  assert.equal(manifest.buffers.length, 7);
+  assert.deepEqual(Object.keys(manifest.stages!), ["mahalanobis", "detect"]);
+  const decoded = decodeProfile(JSON.parse(JSON.stringify(manifest)), data);
+  assert.deepEqual(decoded, profile);
+  assert.ok(decoded.stages!.detect.arrays.order instanceof Int32Array);
+  const truncated = data.slice(0, data.length - 4);
+  assert.throws(() => decodeProfile(manifest, truncated), /profile buffer "detect.order" needs bytes/);
+  assert.equal(encodeProfile(tinyProfile()).manifest.stages, undefined, "no stages, no key");
+});
+
 Deno.test("encodeProfile / decodeProfile round-trip every field", () => {
   const profile = tinyProfile();
   const { manifest, data } = encodeProfile(profile);

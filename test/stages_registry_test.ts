@@ -21,10 +21,10 @@ calibrationX.dispose();
 
 Deno.test("every stage is registered once, NIP first, with the modalities it serves", () => {
   const names = STAGES.map((s) => s.name);
-  assert.deepEqual(names, ["nip", "ss", "cbdr", "jc", "tvm", "fdistill", "ds", "rc", "mc", "qtz"]);
+  assert.deepEqual(names, ["nip", "ss", "cbdr", "jc", "tvm", "fdistill", "ds", "rc", "mc", "qtz", "detect"]);
   assert.equal(new Set(names).size, names.length);
-  assert.deepEqual(stageNames("image"), ["nip", "ss", "cbdr", "jc", "tvm", "fdistill"]);
-  assert.deepEqual(stageNames("audio"), ["nip", "ss", "cbdr", "ds", "rc", "mc", "qtz"]);
+  assert.deepEqual(stageNames("image"), ["nip", "ss", "cbdr", "jc", "tvm", "fdistill", "detect"]);
+  assert.deepEqual(stageNames("audio"), ["nip", "ss", "cbdr", "ds", "rc", "mc", "qtz", "detect"]);
   assert.equal(stageFactory("JC").name, "jc");
 });
 
@@ -37,6 +37,10 @@ Deno.test("unknown names and stages of another modality are refused with the val
   assert.throws(
     () => buildStages(["nip"], { split: fixture.split, modality: "image" }),
     /"nip" needs the model's calibration profile/,
+  );
+  assert.throws(
+    () => buildStages(["detect"], { split: fixture.split, profile, modality: "image" }),
+    /detect: the profile has no detector calibration; run `deno task calibrate --detectors/,
   );
 });
 

@@ -8,15 +8,43 @@ import { AUDIO_BASELINES } from "../../audio/baselines/index.ts";
 import type { NipProfile } from "../nip/profile.ts";
 import type { SplitModel } from "../nip/types.ts";
 import { IMAGE_BASELINES } from "./image/mod.ts";
+import { DETECTION, detectionMembers, detectionStage } from "./detection.ts";
 import { NIP } from "./nip.ts";
 import { DefensePipeline } from "./pipeline.ts";
 import type { DefenseStage, StageFactory, StageModality, StageSettings } from "./stage.ts";
+
+/** The combined detection: the members stored in the profile, each with its calibration, as one stage. */
+const DETECTION_FACTORY: StageFactory<NipProfile> = {
+  name: DETECTION,
+  summary: "detection: the calibrated detectors combined into one conformal p-value",
+  modalities: ["image", "audio"],
+  needsProfile: true,
+  create({ split, profile, overrides }) {
+    const states = profile?.stages;
+    if (!states?.[DETECTION]) {
+      throw new RangeError(
+        `${DETECTION}: the profile has no detector calibration; run \`deno task calibrate --detectors ...\``,
+      );
+    }
+    const members: DefenseStage[] = [];
+    try {
+      for (const name of detectionMembers(states[DETECTION])) {
+        members.push(stageFactory(name).create({ split, profile, state: states[name], overrides }));
+      }
+      return detectionStage(members, states);
+    } catch (error) {
+      members.forEach((m) => m.dispose());
+      throw error;
+    }
+  },
+};
 
 /** All stage factories, NIP first. */
 export const STAGES: readonly StageFactory[] = [
   NIP as StageFactory,
   ...IMAGE_BASELINES,
   ...AUDIO_BASELINES,
+  DETECTION_FACTORY as StageFactory,
 ];
 
 /**
@@ -69,6 +97,7 @@ export function buildStages(names: readonly string[], options: BuildOptions): De
       built.push(factory.create({
         split: options.split,
         profile: options.profile,
+        state: options.profile?.stages?.[factory.name],
         overrides: {
           ...MODALITY_DEFAULTS[options.modality][factory.name],
           ...options.overrides?.[factory.name],

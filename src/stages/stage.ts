@@ -8,6 +8,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { LayerForward } from "../nip/neurons.ts";
+import type { ProfileStageState } from "../nip/profile.ts";
 import type { SplitModel } from "../nip/types.ts";
 
 /** What a stage does with a batch. */
@@ -106,11 +107,26 @@ export interface DefenseStage {
   dispose(): void;
 }
 
+/**
+ * A stage's calibrated state, fitted on benign examples only and stored in the model's profile (so it is
+ * refused against another model's hash): plain values and typed arrays.
+ */
+export type StageState = ProfileStageState;
+
+/** Benign calibration examples with their true labels: fitting may read them, the test stage never does. */
+export interface BenignExamples {
+  /** [n, ...inputShape] in the model's input space. */
+  readonly x: tf.Tensor;
+  readonly labels: Int32Array;
+}
+
 /** What a stage factory is given: the split model and the model's calibration profile, if any. */
 export interface StageContext<Profile = unknown> {
   readonly split: SplitModel;
   /** The model's calibration profile, already checked against the model's hash. */
   readonly profile?: Profile;
+  /** This stage's fitted state from the profile (stages with `fit` only). */
+  readonly state?: StageState;
   /** Per-stage overrides from the command line or configuration (e.g. `strength`). */
   readonly overrides?: Readonly<Record<string, number | string | boolean>>;
 }
@@ -124,6 +140,11 @@ export interface StageFactory<Profile = unknown> {
   readonly modalities: readonly StageModality[];
   /** Whether the stage needs the model's calibration profile. */
   readonly needsProfile: boolean;
+  /**
+   * Fits the stage's state on benign examples (correctly classified ones of a calibration split disjoint
+   * from NIP's candidates and from every test set); absent for stages with nothing to fit.
+   */
+  fit?(context: StageContext<Profile>, benign: BenignExamples): StageState;
   create(context: StageContext<Profile>): DefenseStage;
 }
 
