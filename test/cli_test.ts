@@ -137,3 +137,52 @@ Deno.test("eval names an unknown defense and the ones it knows", async () => {
   assert.equal(result.code, 2);
   assert.match(result.stderr, /unknown defense "blur"; expected one of nip, ss, cbdr, jc, tvm, fdistill/);
 });
+
+Deno.test("calibrate:detectors writes a profile with detection; eval --detect reads it", async () => {
+  const dir = await Deno.makeTempDir();
+  const profile = join(dir, "profile");
+  const calibrated = await runTask("calibrate_detectors", [
+    ..."--detectors squeeze,knn --fit 200 --reference 100 --held-out 200 --out".split(" "),
+    profile,
+  ]);
+  assert.equal(calibrated.code, 0, calibrated.stderr);
+  const summary = JSON.parse(calibrated.stdout);
+  assert.deepEqual(summary.detectors, ["squeeze", "knn"]);
+  assert.match(summary.data, /fashion-mnist\/calibration, seed 1, after 2000 examples/);
+  const out = join(dir, "eval");
+  const evaluated = await runTask("eval", [
+    ..."--detect --alpha 0.1 --n 40 --attacks fgsm --budgets 0.1 --profile".split(" "),
+    profile,
+    "--out",
+    out,
+  ]);
+  assert.equal(evaluated.code, 0, evaluated.stderr);
+  const { report, detection } = JSON.parse(await Deno.readTextFile(join(out, "eval.json")));
+  assert.equal(report, undefined, "--detect alone runs no defense table");
+  assert.equal(detection.alpha, 0.1);
+  assert.deepEqual(detection.detectors, ["squeeze", "knn"]);
+  assert.equal(detection.rows.length, 1);
+  assert.match(evaluated.stdout, /\| false-positive rate \| combined \| squeeze \| knn \|/);
+
+  const unknown = await runTask("calibrate_detectors", ["--detectors", "squeeze,entropy", "--out", profile]);
+  assert.equal(unknown.code, 2);
+  assert.match(
+    unknown.stderr,
+    /unknown detector "entropy"; expected some of influence, nip-response, squeeze/,
+  );
+  const badAlpha = await runTask("eval", ["--detect", "--alpha", "2"]);
+  assert.equal(badAlpha.code, 2);
+  assert.match(badAlpha.stderr, /--alpha: expected a number in \[0.000001, 0.5\]/);
+  const uncalibrated = await runTask("eval", [
+    "--detect",
+    "--n",
+    "10",
+    "--attacks",
+    "fgsm",
+    "--budgets",
+    "0.1",
+  ]);
+  assert.equal(uncalibrated.code, 1);
+  assert.match(uncalibrated.stderr, /no detector calibration; run `deno task calibrate:detectors/);
+  await Deno.remove(dir, { recursive: true });
+});

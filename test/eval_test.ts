@@ -6,7 +6,7 @@ import { NipDefense } from "../src/nip/defense.ts";
 import { evaluate } from "../src/eval/harness.ts";
 import { renderMarkdown, verdict } from "../src/eval/report.ts";
 import { resolveSpecs } from "../src/eval/specs.ts";
-import { changeNorms, psnr, tknc } from "../src/eval/metrics.ts";
+import { changeNorms, psnr, rocAuc, tknc } from "../src/eval/metrics.ts";
 import { randomNoiseControl } from "../src/eval/controls.ts";
 import { paperOracleLabels } from "../src/nip/oracle.ts";
 import { DefensePipeline } from "../src/stages/pipeline.ts";
@@ -125,4 +125,13 @@ Deno.test("without the paper-oracle protocol no column reads true labels", async
   assert.doesNotMatch(renderMarkdown(report), /uses true labels/);
   x.dispose();
   pipeline.dispose();
+});
+
+Deno.test("ROC AUC is the probability a positive outscores a negative, ties half", () => {
+  assert.equal(rocAuc([1, 2, 3], [4, 5]), 1);
+  assert.equal(rocAuc([4, 5], [1, 2, 3]), 0);
+  assert.equal(rocAuc([1, 1], [1, 1]), 0.5);
+  // positives 2 and 4 against negatives 1, 3: pairs won 1 + 2 of 4.
+  assert.equal(rocAuc([1, 3], [2, 4]), 0.75);
+  assert.ok(Number.isNaN(rocAuc([], [1])));
 });

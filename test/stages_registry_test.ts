@@ -21,10 +21,14 @@ calibrationX.dispose();
 
 Deno.test("every stage is registered once, NIP first, with the modalities it serves", () => {
   const names = STAGES.map((s) => s.name);
-  assert.deepEqual(names, ["nip", "ss", "cbdr", "jc", "tvm", "fdistill", "ds", "rc", "mc", "qtz", "detect"]);
+  assert.deepEqual(names, [
+    ..."nip ss cbdr jc tvm fdistill ds rc mc qtz".split(" "),
+    ..."influence nip-response squeeze mahalanobis knn detect".split(" "),
+  ]);
   assert.equal(new Set(names).size, names.length);
-  assert.deepEqual(stageNames("image"), ["nip", "ss", "cbdr", "jc", "tvm", "fdistill", "detect"]);
-  assert.deepEqual(stageNames("audio"), ["nip", "ss", "cbdr", "ds", "rc", "mc", "qtz", "detect"]);
+  const detection = "influence nip-response squeeze mahalanobis knn detect".split(" ");
+  assert.deepEqual(stageNames("image"), ["nip", "ss", "cbdr", "jc", "tvm", "fdistill", ...detection]);
+  assert.deepEqual(stageNames("audio"), ["nip", "ss", "cbdr", "ds", "rc", "mc", "qtz", ...detection]);
   assert.equal(stageFactory("JC").name, "jc");
 });
 
@@ -40,7 +44,7 @@ Deno.test("unknown names and stages of another modality are refused with the val
   );
   assert.throws(
     () => buildStages(["detect"], { split: fixture.split, profile, modality: "image" }),
-    /detect: the profile has no detector calibration; run `deno task calibrate --detectors/,
+    /detect: the profile has no detector calibration; run `deno task calibrate:detectors/,
   );
 });
 

@@ -35,7 +35,10 @@ import { samplePart } from "../data/splits.ts";
 import { BACKEND_NAMES } from "../engine/backend.ts";
 import { type AdaptiveReport, runAdaptive } from "../eval/adaptive.ts";
 import { type AttackSpec, type EvalReport, type EvalSet, evaluate, type Protocol } from "../eval/harness.ts";
+import { IMAGE_CORRUPTIONS } from "../eval/corruptions.ts";
+import { type DetectionReport, evaluateDetection, renderDetectionMarkdown } from "../eval/detection.ts";
 import { renderMarkdown } from "../eval/report.ts";
+import { DETECTION } from "../stages/detection.ts";
 import { resolveSpecs } from "../eval/specs.ts";
 import { inputKindOf } from "../attacks/mod.ts";
 import { DEFAULT_MODEL_DIR, loadPipeline, type Pipeline } from "../pipeline.ts";
@@ -71,6 +74,8 @@ export interface EvalRunOptions {
   attackOverrides?: Record<string, Record<string, unknown>>;
   /** Adaptive suite names (`src/eval/adaptive.ts`) run against each defense after the attacks; empty: none. */
   adaptive?: string[];
+  /** Evaluate the profile's calibrated detection at this `alpha` (SPEC.md section 8). */
+  detectAlpha?: number;
 }
 
 async function evaluationData(
@@ -106,14 +111,16 @@ async function evaluationData(
 /** Runs an evaluation and writes JSON + Markdown; returns the report and its Markdown. */
 export async function runEvaluation(
   options: EvalRunOptions,
-): Promise<{ report: EvalReport; adaptive: AdaptiveReport[]; markdown: string }> {
+): Promise<
+  { report?: EvalReport; adaptive: AdaptiveReport[]; detection?: DetectionReport; markdown: string }
+> {
   const loaded = await loadPipeline({
     modelDir: options.modelDir,
     profileDir: options.profileDir,
     backend: options.backend,
     defenses: [],
   });
-  const pipelines = buildPipelines(parseDefenseList(options.defenses ?? "nip"), {
+  const pipelines = buildPipelines(options.defenses === undefined ? [] : parseDefenseList(options.defenses), {
     split: loaded.split,
     profile: loaded.profile,
     modality: loaded.modality,
@@ -124,13 +131,32 @@ export async function runEvaluation(
   const started = performance.now();
   const { set, specs, description } = await evaluationData(options, loaded, onProgress);
   try {
-    const report = await evaluate(pipelines, set, specs, {
+    const report = pipelines.length === 0 ? undefined : await evaluate(pipelines, set, specs, {
       protocols: options.protocols,
       seed: options.seed,
       frontEnd: loaded.modality === "audio" ? audioFrontEnd : undefined,
       onProgress,
     });
     progress.stop();
+    let detection: DetectionReport | undefined;
+    if (options.detectAlpha !== undefined) {
+      const [detector] = buildPipelines([[DETECTION]], {
+        split: loaded.split,
+        profile: loaded.profile,
+        modality: loaded.modality,
+      });
+      try {
+        detection = await evaluateDetection(detector, set, specs, {
+          alpha: options.detectAlpha,
+          corruptions: loaded.modality === "image" ? IMAGE_CORRUPTIONS : [],
+          seed: options.seed,
+          onProgress,
+        });
+      } finally {
+        detector.dispose();
+        progress.stop();
+      }
+    }
     const adaptive: { report: AdaptiveReport; markdown: string }[] = [];
     for (const pipeline of options.adaptive?.length ? pipelines : []) {
       adaptive.push(
@@ -144,16 +170,17 @@ export async function runEvaluation(
       progress.stop();
     }
     const seconds = (performance.now() - started) / 1000;
-    const markdown = (specs.length > 0 ? renderMarkdown(report, options.title) : "") +
+    const markdown = (report && specs.length > 0 ? renderMarkdown(report, options.title) : "") +
+      (detection ? `\n${renderDetectionMarkdown(detection)}` : "") +
       adaptive.map((a) => `\n${a.markdown}`).join("") +
       `\nModel \`${options.modelDir}\` (${loaded.modelHash.slice(0, 12)}), ${description}, ` +
       `seed ${options.seed}, backend ${tf.getBackend()}, ${seconds.toFixed(1)} s.\n`;
     await Deno.mkdir(options.out, { recursive: true });
     const meta = { ...options, modelHash: loaded.modelHash, backend: tf.getBackend(), seconds };
-    const json = { meta, report, adaptive: adaptive.map((a) => a.report) };
+    const json = { meta, report, detection, adaptive: adaptive.map((a) => a.report) };
     await Deno.writeTextFile(join(options.out, "eval.json"), JSON.stringify(json, null, 2) + "\n");
     await Deno.writeTextFile(join(options.out, "eval.md"), markdown);
-    return { report, adaptive: adaptive.map((a) => a.report), markdown };
+    return { report, adaptive: adaptive.map((a) => a.report), detection, markdown };
   } finally {
     progress.stop();
     set.x.dispose();
@@ -168,7 +195,9 @@ async function main(): Promise<void> {
     profile: { type: "string" },
     data: { type: "string", default: "fashion-mnist" },
     n: { type: "string" },
-    defenses: { type: "string", default: "nip" },
+    defenses: { type: "string" },
+    detect: { type: "boolean", default: false },
+    alpha: { type: "string", default: "0.05" },
     settings: { type: "string" },
     attacks: { type: "string" },
     budgets: { type: "string" },
@@ -178,7 +207,9 @@ async function main(): Promise<void> {
     seed: { type: "string", default: "1" },
     adaptive: { type: "string" },
   });
-  const defenses = parseDefenseList(flags.defenses);
+  // With --detect alone only the detection is evaluated; --defenses adds the defense table.
+  const defenseList = flags.defenses ?? (flags.detect ? undefined : "nip");
+  const defenses = defenseList === undefined ? [] : parseDefenseList(defenseList);
   for (const name of defenses.flat()) {
     try {
       stageFactory(name);
@@ -199,7 +230,8 @@ async function main(): Promise<void> {
     profileDir: flags.profile,
     data: flags.data,
     n: numberFlag("n", flags.n ?? (speech ? "120" : "500"), 1),
-    defenses: flags.defenses,
+    defenses: defenseList,
+    detectAlpha: flags.detect ? numberFlag("alpha", flags.alpha, 1e-6, 0.5) : undefined,
     settings: flags.settings === undefined ? undefined : settingsFlag(flags.settings),
     attacks: attacks === "none" ? [] : listFlag("attacks", attacks),
     budgets: listFlag("budgets", flags.budgets ?? "paper,standard"),

@@ -258,7 +258,7 @@ async function benignSummary(
 }
 
 /** The adversarial examples of one attack that fool the bare model, in the model's input space. */
-interface Adversarial {
+export interface Adversarial {
   x: tf.Tensor;
   signals?: Float32Array[];
   /** Rows of the set they came from, and their true labels. */
@@ -269,12 +269,16 @@ interface Adversarial {
   bareMs: number;
 }
 
-async function attackAll(
+/**
+ * Attacks the examples `pool` (rows of the set, correctly classified) and keeps those whose final input
+ * the bare model misclassifies; the caller disposes `x`.
+ */
+export async function attackAll(
   split: SplitModel,
   set: EvalSet,
   pool: number[],
   spec: AttackSpec,
-  options: Resolved,
+  options: Pick<EvalOptions, "onProgress"> & { batchSize: number },
 ): Promise<Adversarial> {
   const domain = spec.domain ?? MODEL_INPUT_DOMAIN;
   const target = domain.target(split);

@@ -68,3 +68,25 @@ export function finiteMean(values: ArrayLike<number>): number {
   }
   return count === 0 ? NaN : sum / count;
 }
+
+/**
+ * ROC AUC of separating `positives` from `negatives` by score (larger = positive): the probability that a
+ * random positive scores above a random negative, ties counting half (the Mann-Whitney statistic).
+ */
+export function rocAuc(negatives: ArrayLike<number>, positives: ArrayLike<number>): number {
+  if (negatives.length === 0 || positives.length === 0) return NaN;
+  const all = [
+    ...Array.from(negatives, (v) => ({ v, positive: false })),
+    ...Array.from(positives, (v) => ({ v, positive: true })),
+  ].sort((a, b) => a.v - b.v);
+  let rankSum = 0;
+  for (let i = 0; i < all.length;) {
+    let j = i;
+    while (j < all.length && all[j].v === all[i].v) j++;
+    const rank = (i + 1 + j) / 2; // average 1-based rank of the tie group
+    for (let k = i; k < j; k++) if (all[k].positive) rankSum += rank;
+    i = j;
+  }
+  const p = positives.length;
+  return (rankSum - (p * (p + 1)) / 2) / (p * negatives.length);
+}

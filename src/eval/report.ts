@@ -37,7 +37,9 @@ function rowVerdict(row: AttackRow, names: string[]): string {
   if (row.adversarial === 0) return "no adversarial examples";
   const winners = names.filter((n) => row.defenses[n] && marginOverControls(row.defenses[n]) >= 2);
   if (winners.length === 0) return "none beats its controls";
-  return winners.length === 1 ? `${winners[0]} beats its controls` : `${winners.join(", ")} beat their controls`;
+  return winners.length === 1
+    ? `${winners[0]} beats its controls`
+    : `${winners.join(", ")} beat their controls`;
 }
 
 function perturbation(row: AttackRow): string {

@@ -54,3 +54,12 @@ export function bonferroni(pValues: readonly Float32Array[]): Float32Array {
   const k = pValues.length;
   return Float32Array.from({ length: n }, (_, i) => Math.min(1, k * Math.min(...pValues.map((p) => p[i]))));
 }
+
+/**
+ * The smallest-p statistic, `-ln min_j p_j`: larger = more suspicious; follows the strongest member on each
+ * input instead of pooling the evidence as Fisher's does.
+ */
+export function minPStatistic(pValues: readonly Float32Array[]): Float32Array {
+  const n = pValues[0]?.length ?? 0;
+  return Float32Array.from({ length: n }, (_, i) => -Math.log(Math.min(...pValues.map((p) => p[i]))));
+}

@@ -14,11 +14,23 @@ import { forwardAtLayer } from "../nip/neurons.ts";
 import type { NipProfile } from "../nip/profile.ts";
 import type { SplitModel } from "../nip/types.ts";
 import { mulberry32 } from "../random.ts";
-import { conformalPValues, fisherStatistic, sortedAscending } from "./conformal.ts";
+import { conformalPValues, fisherStatistic, minPStatistic, sortedAscending } from "./conformal.ts";
 import type { BenignExamples, DefenseStage, StageFactory, StageInput, StageState } from "./stage.ts";
 
 /** Name of the detection stage, and of its state in the profile. */
 export const DETECTION = "detect";
+
+/**
+ * How the members' reference p-values become one statistic: `fisher` pools the evidence
+ * (`-2 sum ln p_j`), `min` follows the strongest member (`-ln min p_j`). Either is calibrated as a whole.
+ */
+export type CombinationRule = "fisher" | "min";
+
+/** The statistic of each rule. */
+const COMBINATIONS: Record<CombinationRule, (pValues: readonly Float32Array[]) => Float32Array> = {
+  fisher: fisherStatistic,
+  min: minPStatistic,
+};
 
 /** Benign calibration sets, disjoint from each other, from NIP's candidates and from every test set. */
 export interface DetectionSets {
@@ -59,6 +71,7 @@ export function calibrateDetection(
   members: readonly StageFactory[],
   context: { split: SplitModel; profile?: NipProfile },
   sets: DetectionSets,
+  rule: CombinationRule = "fisher",
 ): Record<string, StageState> {
   if (members.length === 0) throw new RangeError("detection needs at least one detector");
   const states: Record<string, StageState> = {};
@@ -85,12 +98,12 @@ export function calibrateDetection(
   states[DETECTION] = {
     meta: {
       members: members.map((m) => m.name).join(","),
-      rule: "fisher",
+      rule,
       fit: sets.fit.labels.length,
       reference: sets.reference.labels.length,
       heldOut: sets.heldOut.labels.length,
     },
-    arrays: { heldOut: sortedAscending(fisherStatistic(referencePValues)) },
+    arrays: { heldOut: sortedAscending(COMBINATIONS[rule](referencePValues)) },
   };
   return states;
 }
@@ -102,12 +115,15 @@ export function detectionMembers(state: StageState): string[] {
 
 /**
  * The detection stage over built member detectors (each created with its stored state, which holds its
- * reference and held-out scores): score = Fisher's statistic of the members' reference p-values; details:
+ * reference and held-out scores): score = the combination rule's statistic of the members' reference
+ * p-values; details:
  * the combined conformal p-value (`pValue`) and each member's score and own p-value.
  */
 export function detectionStage(members: DefenseStage[], states: Record<string, StageState>): DefenseStage {
   const combined = states[DETECTION];
   const heldOut = combined.arrays.heldOut as Float32Array;
+  const rule = combined.meta.rule as CombinationRule;
+  if (!(rule in COMBINATIONS)) throw new RangeError(`${DETECTION}: unknown combination rule "${rule}"`);
   const calibration = members.map((m) => {
     const state = states[m.name];
     if (!state?.arrays.reference || !state.arrays.heldOut) {
@@ -120,9 +136,9 @@ export function detectionStage(members: DefenseStage[], states: Record<string, S
   });
   return {
     name: DETECTION,
-    description: `detection: ${members.map((m) => m.name).join(", ")} combined by Fisher's statistic, ` +
+    description: `detection: ${members.map((m) => m.name).join(", ")} combined by the ${rule} rule, ` +
       `calibrated on ${heldOut.length} held-out benign examples`,
-    settings: { members: members.map((m) => m.name).join(","), rule: "fisher", heldOut: heldOut.length },
+    settings: { members: members.map((m) => m.name).join(","), rule, heldOut: heldOut.length },
     role: "score",
     domain: "input",
     score(input) {
@@ -134,7 +150,7 @@ export function detectionStage(members: DefenseStage[], states: Record<string, S
         details[`${member.name}.pValue`] = conformalPValues(calibration[j].heldOut, scores);
         reference.push(conformalPValues(calibration[j].reference, scores));
       });
-      const statistic = fisherStatistic(reference);
+      const statistic = COMBINATIONS[rule](reference);
       details.pValue = conformalPValues(heldOut, statistic);
       return { scores: statistic, details };
     },

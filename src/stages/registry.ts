@@ -9,6 +9,7 @@ import type { NipProfile } from "../nip/profile.ts";
 import type { SplitModel } from "../nip/types.ts";
 import { IMAGE_BASELINES } from "./image/mod.ts";
 import { DETECTION, detectionMembers, detectionStage } from "./detection.ts";
+import { DETECTORS } from "./detectors/mod.ts";
 import { NIP } from "./nip.ts";
 import { DefensePipeline } from "./pipeline.ts";
 import type { DefenseStage, StageFactory, StageModality, StageSettings } from "./stage.ts";
@@ -23,7 +24,7 @@ const DETECTION_FACTORY: StageFactory<NipProfile> = {
     const states = profile?.stages;
     if (!states?.[DETECTION]) {
       throw new RangeError(
-        `${DETECTION}: the profile has no detector calibration; run \`deno task calibrate --detectors ...\``,
+        `${DETECTION}: the profile has no detector calibration; run \`deno task calibrate:detectors\``,
       );
     }
     const members: DefenseStage[] = [];
@@ -39,11 +40,15 @@ const DETECTION_FACTORY: StageFactory<NipProfile> = {
   },
 };
 
+/** Names of the detectors, for `calibrate:detectors` and listings. */
+export const DETECTOR_NAMES: readonly string[] = DETECTORS.map((d) => d.name);
+
 /** All stage factories, NIP first. */
 export const STAGES: readonly StageFactory[] = [
   NIP as StageFactory,
   ...IMAGE_BASELINES,
   ...AUDIO_BASELINES,
+  ...DETECTORS,
   DETECTION_FACTORY as StageFactory,
 ];
 
