@@ -14,6 +14,8 @@ import type { NipProfile } from "./nip/profile.ts";
 import type { SplitModel } from "./nip/types.ts";
 import { loadProfile } from "./profile_io.ts";
 import type { DefensePipeline } from "./stages/pipeline.ts";
+import { DETECTION } from "./stages/detection.ts";
+import type { Policy } from "./stages/policy.ts";
 import { buildPipelines } from "./stages/registry.ts";
 import type { StageModality, StageSettings } from "./stages/stage.ts";
 
@@ -46,8 +48,15 @@ export interface PipelineOptions {
   modelDir?: string;
   profileDir?: string;
   backend?: BackendName;
-  /** Stage names in order (default {@link DEFAULT_DEFENSES}). */
-  defenses?: readonly string[];
+  /**
+   * Stage names in order (default {@link DEFAULT_DEFENSES}); "auto": the detection before NIP when the
+   * profile has detector calibration, else NIP alone.
+   */
+  defenses?: readonly string[] | "auto";
+  /** The policy the pipeline carries; "auto" (default): `flag` when it detects, else `defend`. */
+  policy?: Policy | "auto";
+  /** The alpha inputs are flagged at (default 0.05). */
+  alpha?: number;
   /** Settings per stage name, e.g. `{ nip: { strength: 0.5 } }`. */
   overrides?: Record<string, StageSettings>;
   /** Input range of the model (default: the profile's). */
@@ -82,11 +91,20 @@ export async function loadPipeline(options: PipelineOptions = {}): Promise<Pipel
     inputRange: options.inputRange ?? profile.inputRange,
   });
   const modality = modalityOf(split);
-  const [defense] = buildPipelines([[...(options.defenses ?? DEFAULT_DEFENSES)]], {
+  const names = options.defenses === "auto"
+    ? (profile.stages?.[DETECTION] ? [DETECTION, ...DEFAULT_DEFENSES] : DEFAULT_DEFENSES)
+    : options.defenses ?? DEFAULT_DEFENSES;
+  const detects = names.includes(DETECTION);
+  const policy = options.policy === undefined || options.policy === "auto"
+    ? (detects ? "flag" : "defend")
+    : options.policy;
+  const [defense] = buildPipelines([[...names]], {
     split,
     profile,
     modality,
     overrides: options.overrides,
+    policy,
+    alpha: options.alpha,
   });
   return { split, profile, modality, defense, modelName: basename(modelDir), modelHash: hash };
 }

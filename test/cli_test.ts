@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { encodePng } from "../src/image/codec.ts";
+import { loadProfile, saveProfile } from "../src/profile_io.ts";
 
 async function runTask(
   script: string,
@@ -173,14 +174,13 @@ Deno.test("calibrate:detectors writes a profile with detection; eval --detect re
   const badAlpha = await runTask("eval", ["--detect", "--alpha", "2"]);
   assert.equal(badAlpha.code, 2);
   assert.match(badAlpha.stderr, /--alpha: expected a number in \[0.000001, 0.5\]/);
+  // The embedded profile without its detectors: what `deno task calibrate` alone writes.
+  const nipOnly = join(dir, "nip-only");
+  const { stages: _, ...withoutDetectors } = await loadProfile("models/fashion-lenet/profile");
+  await saveProfile(withoutDetectors, nipOnly);
   const uncalibrated = await runTask("eval", [
-    "--detect",
-    "--n",
-    "10",
-    "--attacks",
-    "fgsm",
-    "--budgets",
-    "0.1",
+    ..."--detect --n 10 --attacks fgsm --budgets 0.1 --profile".split(" "),
+    nipOnly,
   ]);
   assert.equal(uncalibrated.code, 1);
   assert.match(uncalibrated.stderr, /no detector calibration; run `deno task calibrate:detectors/);

@@ -179,7 +179,12 @@ function describe(pipeline: DefensePipeline): Defense {
   const variants = pipeline.stages.map((s) => s.randomChoice?.());
   const hasControl = variants.some((v) => v !== undefined);
   const control = hasControl
-    ? new DefensePipeline(pipeline.split, pipeline.stages.map((s, i) => variants[i] ?? s), pipeline.policy)
+    ? new DefensePipeline(
+      pipeline.split,
+      pipeline.stages.map((s, i) => variants[i] ?? s),
+      pipeline.policy,
+      pipeline.alpha,
+    )
     : undefined;
   const protocols = pipeline.stages.length === 1 ? pipeline.stages[0].protocols ?? [] : [];
   return {

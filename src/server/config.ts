@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { POLICIES, type Policy } from "../stages/policy.ts";
 import { BACKEND_NAMES, type BackendName } from "../engine/backend.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 
@@ -26,8 +27,15 @@ export interface SidecarConfig {
   modelDir: string;
   /** Default: `<modelDir>/profile`. */
   profileDir: string;
-  /** The defense pipeline: stage names joined by "+", run in that order (e.g. "nip", "jc+nip"). */
+  /**
+   * The defense pipeline: stage names joined by "+", run in that order (e.g. "nip", "detect+nip"); "auto":
+   * "detect+nip" when the profile has detector calibration, else "nip".
+   */
   defense: string;
+  /** What is done with the detection's verdict; "auto": "flag" with a detection stage, else "defend". */
+  policy: "auto" | Policy;
+  /** An input is flagged when the detection's p-value is <= alpha. */
+  alpha: number;
   backend: BackendName;
   /** "image", "audio" (WAV in), or "auto": audio when the model reads the audio front end's features. */
   modality: Modality;
@@ -75,7 +83,9 @@ export function defaultConfig(): SidecarConfig {
     metricsBind: "127.0.0.1:9464",
     modelDir: "models/fashion-lenet",
     profileDir: "",
-    defense: "nip",
+    defense: "auto",
+    policy: "auto",
+    alpha: 0.05,
     backend: "wasm",
     modality: "auto",
     audio: { maxSeconds: 30 },
@@ -106,7 +116,7 @@ export function defaultConfig(): SidecarConfig {
   };
 }
 
-type Kind = "string" | "int" | "bool" | "json-object" | { oneOf: readonly string[] };
+type Kind = "string" | "int" | "fraction" | "bool" | "json-object" | { oneOf: readonly string[] };
 
 /** One option: its path in the config, its flag, its environment variable, its type. */
 export interface OptionSpec {
@@ -138,8 +148,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: "defense",
     env: "NIP_DEFENSE",
     kind: str,
-    help: "defense stages joined by + in order, e.g. nip or jc+nip",
+    help: "defense stages joined by + in order, e.g. nip or detect+nip; auto: detect+nip when calibrated",
   },
+  {
+    path: "policy",
+    flag: "policy",
+    env: "NIP_POLICY",
+    kind: { oneOf: ["auto", ...POLICIES] },
+    help: "what the detection's verdict does: defend, detect, flag, reject, defend-if-flagged; auto: flag",
+  },
+  { path: "alpha", flag: "alpha", env: "NIP_ALPHA", kind: "fraction", help: "flag when p-value <= alpha" },
   {
     path: "backend",
     flag: "backend",
@@ -366,6 +384,17 @@ function parseValue(spec: OptionSpec, raw: unknown, source: string): unknown {
       : NaN;
     if (!Number.isSafeInteger(n) || n < 0) {
       throw new ConfigError(`${where}: expected a non-negative integer, got ${JSON.stringify(raw)}`);
+    }
+    return n;
+  }
+  if (kind === "fraction") {
+    const n = typeof raw === "number"
+      ? raw
+      : typeof raw === "string" && raw.trim() !== ""
+      ? Number(raw)
+      : NaN;
+    if (!(n > 0 && n < 1)) {
+      throw new ConfigError(`${where}: expected a number in (0, 1), got ${JSON.stringify(raw)}`);
     }
     return n;
   }

@@ -7,6 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { DefenseOutcome, NipSettings, SplitModel } from "../nip/types.ts";
 import type { DefensePipeline, FrontEnd, PipelineOutcome } from "../stages/pipeline.ts";
+import type { Policy } from "../stages/policy.ts";
 
 /**
  * What the server needs of a loaded pipeline (the shape of `Pipeline` from `src/pipeline.ts`, kept
@@ -35,6 +36,16 @@ export interface PredictBatch {
 export interface DefendBatch extends Omit<DefenseOutcome, "defended"> {
   /** Row-major [n, ...inputShape]. */
   defended: Float32Array;
+  /** The detection, when the pipeline has one: its combined p-value per example and each detector's. */
+  detection?: BatchDetection;
+}
+
+/** The detection stage's verdict on a batch, as plain arrays. */
+export interface BatchDetection {
+  pValue: Float32Array;
+  /** Per detector name. */
+  scores: Record<string, Float32Array>;
+  pValues: Record<string, Float32Array>;
 }
 
 /** One stage as `Describe` lists it. */
@@ -64,6 +75,24 @@ export interface ModelDescription {
   backend: string;
   stages: StageDescription[];
   policy: string;
+  /** The detectors of the detection stage; empty without one. */
+  detectors: string[];
+  /** The alpha inputs are flagged at; 0 without detection. */
+  detectionAlpha: number;
+}
+
+/** The detection stage's details (`pValue`, `<detector>.score`, `<detector>.pValue`) as a {@link BatchDetection}. */
+function detectionOf(outcome: PipelineOutcome): BatchDetection | undefined {
+  if (!outcome.pValue) return undefined;
+  const details = Object.values(outcome.details).find((d) => d.pValue === outcome.pValue)!;
+  const scores: Record<string, Float32Array> = {};
+  const pValues: Record<string, Float32Array> = {};
+  for (const [key, values] of Object.entries(details)) {
+    const [detector, field] = key.split(".");
+    if (field === "score") scores[detector] = Float32Array.from(values);
+    if (field === "pValue") pValues[detector] = Float32Array.from(values);
+  }
+  return { pValue: Float32Array.from(outcome.pValue), scores, pValues };
 }
 
 /** A model the server can defend and predict with. */
@@ -88,6 +117,19 @@ export class ServingEngine {
     this.inputRange = [pipeline.split.inputRange[0], pipeline.split.inputRange[1]];
     const out = pipeline.split.model.outputs[0].shape;
     this.numClasses = Number(out[out.length - 1]);
+  }
+
+  /** The detectors of the pipeline's detection stage (its `members` setting); empty without one. */
+  get detectors(): string[] {
+    const members = this.#pipeline.defense.stages.find((s) => s.role === "score" && s.settings.members)
+      ?.settings
+      .members;
+    return members === undefined ? [] : String(members).split(",");
+  }
+
+  /** The deployment's policy and alpha. */
+  get policy(): { policy: Policy; alpha: number } {
+    return { policy: this.#pipeline.defense.policy, alpha: this.#pipeline.defense.alpha };
   }
 
   /** Whether a stage acts on raw signals, so each example must come with its signal (a WAV). */
@@ -140,6 +182,7 @@ export class ServingEngine {
       // A stage that matches a candidate (NIP) reports it; the verdict carries it whichever stage it is.
       const matching = Object.values(outcome.details).find((d) => d.candidateIndex !== undefined);
       return {
+        detection: detectionOf(outcome),
         defended: outcome.defended.dataSync() as Float32Array,
         labelsBefore: outcome.labelsBefore,
         labelsAfter: outcome.labelsAfter ?? new Int32Array(0),
@@ -191,6 +234,8 @@ export class ServingEngine {
         settings: Object.fromEntries(Object.entries(stage.settings).map(([k, v]) => [k, String(v)])),
       })),
       policy: p.defense.policy,
+      detectors: this.detectors,
+      detectionAlpha: this.detectors.length > 0 ? p.defense.alpha : 0,
     };
   }
 }

@@ -38,7 +38,9 @@ if (import.meta.main) {
       modelDir: config.modelDir,
       profileDir: config.profileDir,
       backend: config.backend,
-      defenses: config.defense.split("+").map((s) => s.trim()),
+      defenses: config.defense === "auto" ? "auto" : config.defense.split("+").map((s) => s.trim()),
+      policy: config.policy,
+      alpha: config.alpha,
     });
     const engine = new ServingEngine(pipeline, pipeline.modality === "audio" ? audioFrontEnd : undefined);
     const modality = resolveModality(config.modality, engine);

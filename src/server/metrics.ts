@@ -122,6 +122,14 @@ export class SidecarMetrics {
     "nip_label_flips_total",
     "Defended examples whose local label changed after the defense.",
   );
+  readonly flagged = new Counter(
+    "nip_flagged_total",
+    "Examples whose detection p-value was <= alpha, by detector (`combined` is the one that decides).",
+  );
+  readonly rejected = new Counter(
+    "nip_rejected_total",
+    "Examples answered with a rejection (policy reject), by detector whose p-value was <= alpha.",
+  );
   readonly upstreamErrors = new Counter("nip_upstream_errors_total", "Failed upstream calls by status code.");
   readonly upstreamLatency = new Histogram(
     "nip_upstream_duration_seconds",
@@ -143,6 +151,8 @@ export class SidecarMetrics {
       this.batchSize,
       this.defended,
       this.labelFlips,
+      this.flagged,
+      this.rejected,
       this.upstreamErrors,
       this.upstreamLatency,
       ...this.#gauges,

@@ -13,7 +13,8 @@ import type { AudioFrontEnd } from "./audio.ts";
 import { readsAudioFeatures } from "../../audio/config.ts";
 import { type BatchInfo, DynamicBatcher } from "./batcher.ts";
 import type { SidecarConfig } from "./config.ts";
-import type { DefendBatch, PredictBatch, ServingEngine } from "./engine.ts";
+import type { BatchDetection, DefendBatch, PredictBatch, ServingEngine } from "./engine.ts";
+import { decide, type Decision, needsDetection, POLICIES, type Policy } from "../stages/policy.ts";
 import { invalidArgument, StatusError } from "./errors.ts";
 import { type DecodedInput, decodeInput, type InputMessage } from "./input.ts";
 import type { SidecarMetrics } from "./metrics.ts";
@@ -26,11 +27,14 @@ export interface RequestMessage {
   outputFormat?: string;
   /** Do not classify the defended input locally. */
   skipVerdictAfter?: boolean;
+  /** `POLICY_*`: overrides the deployment's policy. */
+  policy?: string;
 }
 
-/** A Defend request in the batch queue: its examples and whether it wants the verdict after defense. */
+/** A Defend request in the batch queue: its examples, whether it wants the verdict after, its policy. */
 interface DefendItem extends DecodedInput {
   verdictAfter: boolean;
+  policy: Policy;
 }
 
 /** A Classify request in the batch queue: its examples, its deadline, its verdict choice. */
@@ -41,6 +45,9 @@ interface ClassifyItem extends DefendItem {
 /** One Classify request's share of a defended, forwarded batch. */
 interface ClassifyResult {
   defended: DefendBatch;
+  /** The policy's decision per example. */
+  decisions: Decision[];
+  /** One per example; a placeholder (label -1) for an example that was not forwarded. */
   answers: UpstreamAnswer[];
   upstreamMs: number;
   /** The defended WAV that was forwarded (WAV payload only), and the time its resynthesis took. */
@@ -80,6 +87,50 @@ function signalsOf(items: DecodedInput[]): Float32Array[] | undefined {
   return items.every((it) => it.samples) ? items.map((it) => it.samples!) : undefined;
 }
 
+function sliceDetection(detection: BatchDetection, start: number, n: number): BatchDetection {
+  const slice = (record: Record<string, Float32Array>) =>
+    Object.fromEntries(Object.entries(record).map(([k, v]) => [k, v.subarray(start, start + n)]));
+  return {
+    pValue: detection.pValue.subarray(start, start + n),
+    scores: slice(detection.scores),
+    pValues: slice(detection.pValues),
+  };
+}
+
+/**
+ * One request's share of a defended batch under its policy: an example the policy does not transform keeps
+ * its input rows and gets the verdict before as its verdict after.
+ */
+function applyPolicy(
+  batch: DefendBatch,
+  input: Float32Array,
+  policy: Policy,
+  alpha: number,
+  size: number,
+  classes: number,
+): { batch: DefendBatch; decisions: Decision[] } {
+  const n = batch.labelsBefore.length;
+  const decisions = Array.from(
+    { length: n },
+    (_, i) => decide(policy, (batch.detection?.pValue[i] ?? 1) <= alpha),
+  );
+  if (decisions.every((d) => d.transform)) return { batch, decisions };
+  const defended = Float32Array.from(batch.defended);
+  const labelsAfter = Int32Array.from(batch.labelsAfter);
+  const scoresAfter = Float32Array.from(batch.scoresAfter);
+  decisions.forEach((d, i) => {
+    if (d.transform) return;
+    defended.set(input.subarray(i * size, (i + 1) * size), i * size);
+    if (labelsAfter.length === 0) return;
+    labelsAfter[i] = batch.labelsBefore[i];
+    scoresAfter.set(batch.scoresBefore.subarray(i * classes, (i + 1) * classes), i * classes);
+  });
+  return { batch: { ...batch, defended, labelsAfter, scoresAfter }, decisions };
+}
+
+/** The placeholder answer of an example that was not forwarded (rejected, or policy detect). */
+const NOT_FORWARDED: UpstreamAnswer = { label: -1, scores: [], json: "" };
+
 function sliceDefend(
   batch: DefendBatch,
   start: number,
@@ -89,6 +140,7 @@ function sliceDefend(
 ): DefendBatch {
   const after = batch.labelsAfter.length > 0;
   return {
+    detection: batch.detection ? sliceDetection(batch.detection, start, n) : undefined,
     defended: batch.defended.subarray(start * size, (start + n) * size),
     labelsBefore: batch.labelsBefore.subarray(start, start + n),
     labelsAfter: after ? batch.labelsAfter.subarray(start, start + n) : batch.labelsAfter,
@@ -196,45 +248,72 @@ export class DefenseServiceCore {
           async (items) => {
             const { rows, n } = concatRows(items, size);
             const whole = await engine.defend(rows, n, anyVerdictAfter(items), signalsOf(items));
-            const deadlines = items.map((it) => it.deadline).filter((d): d is number => d !== undefined);
-            const deadline = deadlines.length > 0 ? Math.min(...deadlines) : undefined;
-            // WAV payload: each request's defended WAV, resynthesised before the call (an audio model takes
-            // one WAV per request, so request i is example i).
-            const encoded = upstream.payload === "wav"
-              ? items.map((it, i) => this.#encodeWav(it, whole.defended.subarray(i * size, (i + 1) * size)))
-              : undefined;
-            const wavs = encoded?.map((e) => e.wav);
-            const upstreamStart = performance.now();
-            let answers: UpstreamAnswer[];
-            try {
-              answers = await upstream.classify({
-                rows: whole.defended,
-                n,
-                shape: engine.inputShape,
-                range: engine.inputRange,
-                deadline,
-                wavs,
-              });
-            } catch (error) {
-              const code = (error as { code?: number }).code ?? status.UNKNOWN;
-              metrics.upstreamErrors.inc({ code: status[code] ?? String(code) });
-              throw error;
-            } finally {
-              metrics.upstreamLatency.observe((performance.now() - upstreamStart) / 1000);
-            }
-            const upstreamMs = performance.now() - upstreamStart;
+            const { alpha } = engine.policy;
             let start = 0;
-            return items.map((it, i) => {
-              const part = {
-                defended: sliceDefend(whole, start, it.n, size, classes),
-                answers: answers.slice(start, start + it.n),
-                upstreamMs,
-                wav: wavs?.[i],
-                audioMs: encoded?.[i].ms ?? 0,
-              };
+            const parts = items.map((it) => {
+              const part = applyPolicy(
+                sliceDefend(whole, start, it.n, size, classes),
+                it.rows,
+                it.policy,
+                alpha,
+                size,
+                classes,
+              );
               start += it.n;
               return part;
             });
+            // Only what the policies forward goes upstream; a batch with nothing to forward makes no call.
+            const forwarded = parts.flatMap((part, i) =>
+              part.decisions.flatMap((d, j) => d.forward ? [{ item: i, example: j }] : [])
+            );
+            const deadlines = items.map((it) => it.deadline).filter((d): d is number => d !== undefined);
+            const deadline = deadlines.length > 0 ? Math.min(...deadlines) : undefined;
+            // WAV payload: each forwarded request's defended WAV, resynthesised before the call (an audio
+            // model takes one WAV per request, so request i is example i).
+            const encoded = upstream.payload === "wav"
+              ? items.map((it, i) =>
+                forwarded.some((f) => f.item === i) ? this.#encodeWav(it, parts[i].batch.defended) : undefined
+              )
+              : undefined;
+            const wavs = encoded?.flatMap((e) => e ? [e.wav] : []);
+            const forwardRows = new Float32Array(forwarded.length * size);
+            forwarded.forEach((f, k) =>
+              forwardRows.set(
+                parts[f.item].batch.defended.subarray(f.example * size, (f.example + 1) * size),
+                k * size,
+              )
+            );
+            const upstreamStart = performance.now();
+            let answers: UpstreamAnswer[] = [];
+            if (forwarded.length > 0) {
+              try {
+                answers = await upstream.classify({
+                  rows: forwardRows,
+                  n: forwarded.length,
+                  shape: engine.inputShape,
+                  range: engine.inputRange,
+                  deadline,
+                  wavs,
+                });
+              } catch (error) {
+                const code = (error as { code?: number }).code ?? status.UNKNOWN;
+                metrics.upstreamErrors.inc({ code: status[code] ?? String(code) });
+                throw error;
+              } finally {
+                metrics.upstreamLatency.observe((performance.now() - upstreamStart) / 1000);
+              }
+            }
+            const upstreamMs = forwarded.length > 0 ? performance.now() - upstreamStart : 0;
+            const perItem = parts.map((part) => part.decisions.map(() => NOT_FORWARDED));
+            forwarded.forEach((f, k) => perItem[f.item][f.example] = answers[k]);
+            return items.map((_, i) => ({
+              defended: parts[i].batch,
+              decisions: parts[i].decisions,
+              answers: perItem[i],
+              upstreamMs,
+              wav: encoded?.[i]?.wav,
+              audioMs: encoded?.[i]?.ms ?? 0,
+            }));
           },
           (item) => item.n,
           onBatch("classify"),
@@ -323,13 +402,18 @@ export class DefenseServiceCore {
     };
   }
 
-  /** The verdicts of one request; without `verdictAfter` the label after is -1 and its scores empty. */
-  #verdicts(slot: ModelSlot, d: DefendBatch, n: number, verdictAfter: boolean) {
+  /**
+   * The verdicts of one request; without `verdictAfter` the label after is -1 and its scores empty. With a
+   * detection stage each verdict carries the detection and the policy's decision.
+   */
+  #verdicts(slot: ModelSlot, d: DefendBatch, n: number, verdictAfter: boolean, decisions: Decision[]) {
     const classes = slot.engine.numClasses;
-    this.#metrics.defended.inc({}, n);
+    const { alpha } = slot.engine.policy;
+    this.#metrics.defended.inc({}, decisions.filter((x) => x.transform).length);
     return Array.from({ length: n }, (_, i) => {
       const flipped = verdictAfter && d.labelsBefore[i] !== d.labelsAfter[i];
       if (flipped) this.#metrics.labelFlips.inc();
+      const detection = d.detection ? this.#detectionVerdict(d.detection, i, alpha, decisions[i]) : {};
       return {
         labelBefore: d.labelsBefore[i],
         labelAfter: verdictAfter ? d.labelsAfter[i] : -1,
@@ -338,8 +422,50 @@ export class DefenseServiceCore {
         candidateIndex: d.candidateIndex[i],
         similarity: d.similarity[i],
         labelFlipped: flipped,
+        defended: decisions[i].transform,
+        ...detection,
       };
     });
+  }
+
+  /** One example's detection fields, counting flagged and rejected examples by detector. */
+  #detectionVerdict(detection: BatchDetection, i: number, alpha: number, decision: Decision) {
+    const pValue = detection.pValue[i];
+    const flagged = pValue <= alpha;
+    const below = Object.keys(detection.pValues).filter((name) => detection.pValues[name][i] <= alpha);
+    for (const name of [...(flagged ? ["combined"] : []), ...below]) {
+      this.#metrics.flagged.inc({ detector: name });
+    }
+    if (decision.rejected) {
+      for (const name of ["combined", ...below]) this.#metrics.rejected.inc({ detector: name });
+    }
+    return {
+      flagged,
+      pValue,
+      detectorScores: Object.fromEntries(Object.entries(detection.scores).map(([k, v]) => [k, v[i]])),
+      detectorPValues: Object.fromEntries(Object.entries(detection.pValues).map(([k, v]) => [k, v[i]])),
+      rejected: decision.rejected,
+      reason: decision.rejected
+        ? `rejected: combined p-value ${pValue.toPrecision(3)} <= alpha ${alpha}` +
+          (below.length > 0 ? `; detectors at or below alpha: ${below.join(", ")}` : "")
+        : "",
+    };
+  }
+
+  /** The request's policy (`POLICY_UNSPECIFIED`: the deployment's); one that needs detection needs it here. */
+  #policyOf(slot: ModelSlot, request: RequestMessage): Policy {
+    const requested = request.policy ?? "POLICY_UNSPECIFIED";
+    const policy = requested === "POLICY_UNSPECIFIED"
+      ? slot.engine.policy.policy
+      : POLICIES.find((p) => `POLICY_${p.toUpperCase().replaceAll("-", "_")}` === requested);
+    if (policy === undefined) throw invalidArgument(`policy: unknown policy ${requested}`);
+    if (needsDetection(policy) && slot.engine.detectors.length === 0) {
+      throw invalidArgument(
+        `policy: ${requested} needs a detection stage; model ${slot.engine.name} runs without one ` +
+          "(serve it with --defense detect+nip after `deno task calibrate:detectors`)",
+      );
+    }
+    return policy;
   }
 
   /**
@@ -376,14 +502,24 @@ export class DefenseServiceCore {
     const computeStart = performance.now();
     const decodeMs = input.samples ? computeStart - start : 0;
     const verdictAfter = !request.skipVerdictAfter;
-    const { result, info } = await slot.defend.submit({ ...input, verdictAfter });
+    const policy = this.#policyOf(slot, request);
+    const submitted = await slot.defend.submit({ ...input, verdictAfter, policy });
+    const { info } = submitted;
+    const { batch: result, decisions } = applyPolicy(
+      submitted.result,
+      input.rows,
+      policy,
+      slot.engine.policy.alpha,
+      slot.engine.exampleSize,
+      slot.engine.numClasses,
+    );
     const encoded = format === "OUTPUT_FORMAT_WAV" ? this.#encodeWav(input, result.defended) : undefined;
     return {
       model: slot.engine.name,
       defended: format === "OUTPUT_FORMAT_NONE"
         ? null
         : this.#output(slot, result.defended, input.n, format, encoded?.wav),
-      verdicts: this.#verdicts(slot, result, input.n, verdictAfter),
+      verdicts: this.#verdicts(slot, result, input.n, verdictAfter, decisions),
       timings: DefenseServiceCore.#timings(info, computeStart, start, 0, {
         decodeMs,
         encodeMs: encoded?.ms ?? 0,
@@ -408,7 +544,13 @@ export class DefenseServiceCore {
     const computeStart = performance.now();
     const decodeMs = input.samples ? computeStart - start : 0;
     const verdictAfter = !request.skipVerdictAfter;
-    const { result: classified, info } = await slot.classify!.submit({ ...input, deadline, verdictAfter });
+    const policy = this.#policyOf(slot, request);
+    const { result: classified, info } = await slot.classify!.submit({
+      ...input,
+      deadline,
+      verdictAfter,
+      policy,
+    });
     const { defended: result, answers, upstreamMs } = classified;
     const wantsDefended = format !== "OUTPUT_FORMAT_UNSPECIFIED" && format !== "OUTPUT_FORMAT_NONE";
     // The forwarded WAV is returned as is; with a features upstream it is made here when asked for.
@@ -422,7 +564,7 @@ export class DefenseServiceCore {
     return {
       model: slot.engine.name,
       answers,
-      verdicts: this.#verdicts(slot, result, input.n, verdictAfter),
+      verdicts: this.#verdicts(slot, result, input.n, verdictAfter, classified.decisions),
       defended: wantsDefended ? this.#output(slot, result.defended, input.n, format, wav) : null,
       timings: DefenseServiceCore.#timings(info, computeStart, start, upstreamMs, { decodeMs, encodeMs }),
       upstream: upstream.description,

@@ -10,13 +10,8 @@ import * as tf from "@tensorflow/tfjs";
 import { forwardAtLayer, type LayerForward } from "../nip/neurons.ts";
 import type { SplitModel } from "../nip/types.ts";
 import { mulberry32 } from "../random.ts";
+import { needsDetection, type Policy } from "./policy.ts";
 import type { DefenseStage, StageDetails, StageInput } from "./stage.ts";
-
-/**
- * What the pipeline does with its stages' outputs. `defend`: transforms are applied in order, scores are
- * reported, an answering stage's labels replace the local verdict after defense.
- */
-export type PipelinePolicy = "defend";
 
 /** Turns raw signals into the model's input batch (the audio front end); the caller owns the tensor. */
 export type FrontEnd = (signals: Float32Array[]) => tf.Tensor;
@@ -45,6 +40,8 @@ export interface PipelineOutcome {
   details: Record<string, StageDetails>;
   /** Per-example scores of each scoring stage, by stage name. */
   scores: Record<string, Float32Array>;
+  /** The detection's conformal p-value per example, when a stage reports one (`pValue` in its details). */
+  pValue?: Float32Array;
 }
 
 /** A lazily computed, shared forward of one batch. */
@@ -95,13 +92,18 @@ function argMaxRows(values: Float32Array, n: number): Int32Array {
   return labels;
 }
 
-/** An ordered list of stages over one split model, with a policy. Owns its stages. */
+/**
+ * An ordered list of stages over one split model, with the policy and `alpha` a deployment applies to the
+ * detection's verdict (`policy.ts`); the pipeline itself always runs every stage. Owns its stages.
+ */
 export class DefensePipeline {
   readonly split: SplitModel;
   readonly stages: readonly DefenseStage[];
-  readonly policy: PipelinePolicy;
+  readonly policy: Policy;
+  /** Flag an input when the detection's p-value is <= alpha. */
+  readonly alpha: number;
 
-  constructor(split: SplitModel, stages: readonly DefenseStage[], policy: PipelinePolicy = "defend") {
+  constructor(split: SplitModel, stages: readonly DefenseStage[], policy: Policy = "defend", alpha = 0.05) {
     const names = stages.map((s) => s.name);
     const repeated = names.find((name, i) => names.indexOf(name) !== i);
     if (repeated) throw new RangeError(`stage "${repeated}" appears twice in the pipeline`);
@@ -109,9 +111,14 @@ export class DefensePipeline {
     if (answering.length > 1) {
       throw new RangeError(`a pipeline takes one answering stage, got ${answering.map((s) => s.name)}`);
     }
+    if (!(alpha > 0 && alpha < 1)) throw new RangeError(`alpha = ${alpha} must be in (0, 1)`);
+    if (needsDetection(policy) && !stages.some((s) => s.role === "score")) {
+      throw new RangeError(`policy ${policy} needs a detection stage in the pipeline (e.g. detect+nip)`);
+    }
     this.split = split;
     this.stages = stages;
     this.policy = policy;
+    this.alpha = alpha;
   }
 
   /** Stage names joined with "+", e.g. "ss+nip"; "none" for an empty pipeline. */
@@ -182,6 +189,7 @@ export class DefensePipeline {
     const details: Record<string, StageDetails> = {};
     const scores: Record<string, Float32Array> = {};
     let answer: { labels: Int32Array; scores?: Float32Array } | undefined;
+    let pValue: Float32Array | undefined;
     let current = start;
     const made: tf.Tensor[] = [];
     try {
@@ -198,6 +206,7 @@ export class DefensePipeline {
           const out = stage.score!(input);
           scores[stage.name] = out.scores;
           if (out.details) details[stage.name] = out.details;
+          if (out.details?.pValue) pValue = out.details.pValue as Float32Array;
         } else {
           const out = stage.answer!(input);
           answer = out;
@@ -215,6 +224,7 @@ export class DefensePipeline {
         scoresBefore: verdictBefore.scores,
         details,
         scores,
+        pValue,
       };
       if (answer) {
         outcome.labelsAfter = answer.labels;

@@ -12,6 +12,7 @@ import { DETECTION, detectionMembers, detectionStage } from "./detection.ts";
 import { DETECTORS } from "./detectors/mod.ts";
 import { NIP } from "./nip.ts";
 import { DefensePipeline } from "./pipeline.ts";
+import type { Policy } from "./policy.ts";
 import type { DefenseStage, StageFactory, StageModality, StageSettings } from "./stage.ts";
 
 /** The combined detection: the members stored in the profile, each with its calibration, as one stage. */
@@ -86,6 +87,9 @@ export interface BuildOptions {
   modality: StageModality;
   /** Settings per stage name, e.g. `{ nip: { strength: 0.5 } }`. */
   overrides?: Record<string, StageSettings>;
+  /** The policy and alpha the pipelines carry (default `defend`, 0.05). */
+  policy?: Policy;
+  alpha?: number;
 }
 
 /** Builds the named stages in order; a stage that needs a profile refuses to build without one. */
@@ -133,7 +137,7 @@ export function buildPipelines(list: readonly string[][], options: BuildOptions)
     for (const names of list) {
       const stages = buildStages(names, options);
       try {
-        pipelines.push(new DefensePipeline(options.split, stages));
+        pipelines.push(new DefensePipeline(options.split, stages, options.policy, options.alpha));
       } catch (error) {
         stages.forEach((s) => s.dispose());
         throw error;
