@@ -27,6 +27,9 @@ const batch = test.images;
 
 const engine = new ServingEngine(loaded);
 await engine.warmUp();
+// The default deployment: the calibrated detection before NIP (five detectors, Fisher's combination).
+const detecting = new ServingEngine(await loadPipeline({ backend, defenses: "auto" }));
+await detecting.warmUp();
 
 // Fixed iteration counts, large enough that one stall does not move a ratio (the cases run one after another).
 const cases = [["one image", single, 1, 2000, 200], ["batch of 64", batch, 64, 200, 20]] as const;
@@ -40,6 +43,9 @@ for (const [group, rows, n, iterations, warmup] of cases) {
   });
   Deno.bench(`NIP Defend with the verdict after defense, ${group}`, options, async () => {
     await engine.defend(rows, n, true);
+  });
+  Deno.bench(`detection + NIP Defend (default deployment), no verdict after, ${group}`, options, async () => {
+    await detecting.defend(rows, n, false);
   });
 }
 
