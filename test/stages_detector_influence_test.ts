@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { getAttack, targetFromModel } from "../src/attacks/mod.ts";
 import { toTensor } from "../src/data/dataset.ts";
 import { buildProfile } from "../src/nip/calibrate.ts";
 import { forwardAtLayer, neuronInfluence } from "../src/nip/neurons.ts";
 import { mulberry32 } from "../src/random.ts";
 import { INFLUENCE_DETECTOR, INFLUENCE_FEATURES } from "../src/stages/detectors/influence.ts";
-import type { DefenseStage, ScoreOutput } from "../src/stages/stage.ts";
 import { nipFixture } from "./nip_fixture.ts";
+import { assertDetectsFgsm, mean, scoreBatch } from "./detectors_fixture.ts";
 
 const fixture = await nipFixture();
 const { split } = fixture;
@@ -20,34 +19,12 @@ const benign = { x: benignX, labels: fixture.calibration.labels.slice(0, 300) };
 const state = INFLUENCE_DETECTOR.fit!({ split, profile }, benign);
 const { k1, k2 } = profile.settings;
 
-/** Scores `x` as the pipeline would: the shared forward from forwardAtLayer, disposed here. */
-function scoreBatch(stage: DefenseStage, x: tf.Tensor): ScoreOutput & { labels: Int32Array } {
-  const f = forwardAtLayer(split, x);
-  try {
-    const out = stage.score!({ x, forward: () => f, random: mulberry32(1) });
-    return { ...out, labels: Int32Array.from(f.labels.dataSync()) };
-  } finally {
-    tf.dispose([f.layerOutput, f.scores, f.labels]);
-  }
-}
-
-/** ROC AUC of `positive` over `negative` scores (Mann-Whitney; ties count one half). */
-function rocAuc(positive: ArrayLike<number>, negative: ArrayLike<number>): number {
-  let wins = 0;
-  for (const a of Array.from(positive)) {
-    for (const b of Array.from(negative)) wins += a > b ? 1 : a === b ? 0.5 : 0;
-  }
-  return wins / (positive.length * negative.length);
-}
-
-const mean = (values: ArrayLike<number>) => Array.from(values).reduce((a, b) => a + b, 0) / values.length;
-
 Deno.test("influence: features and score of one example equal a hand computation from neuronInfluence", () => {
   const x = toTensor(fixture.test, 3, 4);
   const stage = INFLUENCE_DETECTOR.create({ split, profile, state });
   assert.equal(stage.role, "score");
   assert.equal(stage.domain, "input");
-  const out = scoreBatch(stage, x);
+  const out = scoreBatch(stage, split, x);
   // Independent: the head gradient for the predicted label, then a plain sort of the 288 influences.
   const f = forwardAtLayer(split, x);
   const influence = neuronInfluence(split.head, f.layerOutput, f.labels);
@@ -80,7 +57,7 @@ Deno.test("influence: on its own fitting examples each class's z-scores have mea
     { layer: "flatten", classes: 10, neurons: 288, k1 },
   );
   const stage = INFLUENCE_DETECTOR.create({ split, profile, state });
-  const out = scoreBatch(stage, benignX);
+  const out = scoreBatch(stage, split, benignX);
   const kept = Array.from(benign.labels.keys()).filter((i) => out.labels[i] === benign.labels[i]);
   assert.equal(state.meta.examples, kept.length);
   const { mean: mu, std, counts } = state.arrays;
@@ -149,31 +126,8 @@ Deno.test("influence: fit, create, score and dispose leave no tensor behind; fit
   x.dispose();
 });
 
-Deno.test("influence: scores FGSM adversarial examples (L_inf 0.1) above benign ones", async () => {
-  const x = toTensor(fixture.test, 0, 100);
-  const labels = fixture.test.labels.slice(0, 100);
-  const result = await getAttack("fgsm").run(
-    targetFromModel(split.model, { inputRange: [0, 1] }),
-    x,
-    { kind: "misclassification", labels },
-    { epsilon: 0.1 },
-  );
+Deno.test("influence: FGSM adversarial examples (L_inf 0.1) score above benign ones", async () => {
   const stage = INFLUENCE_DETECTOR.create({ split, profile, state });
-  const clean = scoreBatch(stage, x);
-  const attacked = scoreBatch(stage, result.adversarial);
-  // Adversarial: successful attacks on images the model classified correctly.
-  const fooled = Array.from(labels.keys()).filter((i) =>
-    result.success[i] === 1 && clean.labels[i] === labels[i]
-  );
-  assert.ok(fooled.length >= 20, `${fooled.length} successful adversarial examples`);
-  const adversarialScores = fooled.map((i) => attacked.scores[i]);
-  const auc = rocAuc(adversarialScores, clean.scores);
-  console.log(
-    `influence: FGSM L_inf 0.1, ${fooled.length} adversarial vs 100 benign: mean score ` +
-      `${mean(adversarialScores).toFixed(3)} vs ${mean(clean.scores).toFixed(3)}, ROC AUC ${auc.toFixed(3)}`,
-  );
-  assert.ok(mean(adversarialScores) > mean(clean.scores));
-  assert.ok(auc > 0.5);
+  await assertDetectsFgsm(stage, split, fixture.test);
   stage.dispose();
-  tf.dispose([x, result.adversarial]);
 });

@@ -1,27 +1,14 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { FEATURE_RANGE, FEATURE_SHAPE } from "../audio/config.ts";
-import { getAttack, targetFromModel } from "../src/attacks/mod.ts";
 import { toTensor } from "../src/data/dataset.ts";
 import { splitModel } from "../src/engine/split.ts";
-import { forwardAtLayer } from "../src/nip/neurons.ts";
 import type { SplitModel } from "../src/nip/types.ts";
-import { mulberry32 } from "../src/random.ts";
 import { SQUEEZE_AUDIO_BITS, SQUEEZE_DETECTOR } from "../src/stages/detectors/squeeze.ts";
 import { bitDepthReduction } from "../src/stages/image/bit_depth.ts";
 import { medianSmoothing } from "../src/stages/image/median_smoothing.ts";
-import type { DefenseStage, ScoreOutput } from "../src/stages/stage.ts";
 import { nipFixture } from "./nip_fixture.ts";
-
-/** Scores `x` as the pipeline would: the shared forward from forwardAtLayer, disposed here. */
-function scoreBatch(stage: DefenseStage, split: SplitModel, x: tf.Tensor): ScoreOutput {
-  const f = forwardAtLayer(split, x);
-  try {
-    return stage.score!({ x, forward: () => f, random: mulberry32(1) });
-  } finally {
-    tf.dispose([f.layerOutput, f.scores, f.labels]);
-  }
-}
+import { assertDetectsFgsm, scoreBatch } from "./detectors_fixture.ts";
 
 /** The detector's score computed independently: each squeezed copy predicted alone, L1 of softmax, max. */
 function expectedScores(split: SplitModel, x: tf.Tensor, bits: number, window: number, logits: boolean) {
@@ -40,15 +27,6 @@ function expectedScores(split: SplitModel, x: tf.Tensor, bits: number, window: n
   );
 }
 
-/** ROC AUC of `positive` over `negative` scores (Mann-Whitney; ties count one half). */
-function rocAuc(positive: ArrayLike<number>, negative: ArrayLike<number>): number {
-  let wins = 0;
-  for (const a of Array.from(positive)) {
-    for (const b of Array.from(negative)) wins += a > b ? 1 : a === b ? 0.5 : 0;
-  }
-  return wins / (positive.length * negative.length);
-}
-
 /** A seeded conv net on 28x28x1 whose last layer is linear, so it outputs logits. */
 function logitsSplit(): SplitModel {
   const init = (seed: number) => tf.initializers.glorotUniform({ seed });
@@ -61,8 +39,6 @@ function logitsSplit(): SplitModel {
   });
   return splitModel(model, { layerName: "flatten", inputRange: [0, 1] });
 }
-
-const mean = (values: ArrayLike<number>) => Array.from(values).reduce((a, b) => a + b, 0) / values.length;
 
 Deno.test("squeeze: score equals an independent squeeze-predict-L1-max, on probs and on logits", async () => {
   const { split, test } = await nipFixture();
@@ -151,46 +127,9 @@ Deno.test("squeeze: settings validated; 4 bits on an audio model's log-mel map",
   assert.equal(SQUEEZE_DETECTOR.create({ split: audio, overrides: { bits: 6 } }).settings.bits, 6);
 });
 
-Deno.test("squeeze: FGSM (L_inf 0.1) adversarial examples score higher than benign ones", async () => {
-  const { split, test } = await nipFixture();
-  const n = 100;
-  const x = toTensor(test, 0, n);
-  const labels = test.labels.slice(0, n);
-  const baseline = tf.memory().numTensors;
-  const target = targetFromModel(split.model, { inputRange: [0, 1] });
-  const result = await getAttack("fgsm").run(target, x, { kind: "misclassification", labels }, {
-    epsilon: 0.1,
-  });
-  const stage = SQUEEZE_DETECTOR.create({ split });
-  const benign = scoreBatch(stage, split, x);
-  // Time per batch of 64, the shared forward excluded (the pipeline computes it once for every stage).
-  const batch = x.slice(0, 64);
-  const f64 = forwardAtLayer(split, batch);
-  const runs = 5;
-  const started = performance.now();
-  for (let r = 0; r < runs; r++) stage.score!({ x: batch, forward: () => f64, random: mulberry32(1) });
-  const perBatch = (performance.now() - started) / runs;
-  tf.dispose([batch, f64.layerOutput, f64.scores, f64.labels]);
-  const adversarial = scoreBatch(stage, split, result.adversarial);
-  // Benign: correctly classified seeds; adversarial: the successful examples made from them.
-  const f = forwardAtLayer(split, x);
-  const predicted = f.labels.dataSync();
-  tf.dispose([f.layerOutput, f.scores, f.labels]);
-  const correct = Array.from(labels.keys()).filter((i) => predicted[i] === labels[i]);
-  const fooled = correct.filter((i) => result.success[i] === 1);
-  assert.ok(fooled.length >= 10, `only ${fooled.length} successful adversarial examples`);
-  const benignScores = correct.map((i) => benign.scores[i]);
-  const adversarialScores = fooled.map((i) => adversarial.scores[i]);
-  const auc = rocAuc(adversarialScores, benignScores);
-  console.log(
-    `squeeze on FGSM L_inf 0.1: ${fooled.length}/${correct.length} fooled; mean score benign ` +
-      `${mean(benignScores).toFixed(4)}, adversarial ${mean(adversarialScores).toFixed(4)}; ROC AUC ` +
-      `${auc.toFixed(4)}; ${perBatch.toFixed(1)} ms per batch of 64`,
-  );
-  assert.ok(mean(adversarialScores) > mean(benignScores));
-  assert.ok(auc > 0.5);
-  result.adversarial.dispose();
+Deno.test("squeeze: FGSM adversarial examples (L_inf 0.1) score above benign ones", async () => {
+  const fixture = await nipFixture();
+  const stage = SQUEEZE_DETECTOR.create({ split: fixture.split });
+  await assertDetectsFgsm(stage, fixture.split, fixture.test);
   stage.dispose();
-  assert.equal(tf.memory().numTensors, baseline);
-  x.dispose();
 });
