@@ -7,6 +7,7 @@
  */
 import { Mp3Encoder } from "@breezystack/lamejs";
 import { MPEGDecoder } from "mpg123-decoder";
+import { concatArrays } from "../../src/arrays.ts";
 import { MODEL_SAMPLE_RATE, PCM_SCALE } from "../config.ts";
 
 /** Default bit rate in kbit/s (MPEG-2.5 at 8 kHz allows 8..64). */
@@ -23,13 +24,7 @@ export function encodeMp3(samples: Float32Array, sampleRate: number, bitrate: nu
     chunks.push(Uint8Array.from(encoder.encodeBuffer(pcm.subarray(i, i + 1152))));
   }
   chunks.push(Uint8Array.from(encoder.flush()));
-  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
+  return concatArrays(chunks, (n) => new Uint8Array(n));
 }
 
 /** Decodes MP3 bytes to mono samples and their rate. */

@@ -14,6 +14,7 @@ import type { DefensePipeline } from "../stages/pipeline.ts";
 import { mulberry32 } from "../random.ts";
 import { clopperPearson } from "./binomial.ts";
 import type { Corruption } from "./corruptions.ts";
+import { concatArrays } from "../arrays.ts";
 import { agreement } from "./controls.ts";
 import { attackAll, type AttackSpec, type EvalSet, MODEL_INPUT_DOMAIN } from "./harness.ts";
 import { rocAuc } from "./metrics.ts";
@@ -85,15 +86,7 @@ function measured(count: number, n: number): MeasuredRate {
   };
 }
 
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
+const joined = (parts: Float32Array[]) => concatArrays(parts, (n) => new Float32Array(n));
 
 /** Runs the pipeline's detection stage over `x` in batches (no verdict after defense). */
 function detect(
@@ -122,8 +115,8 @@ function detect(
   }
   const names = ["combined", ...detectors];
   return {
-    scores: Object.fromEntries(names.map((d) => [d, concat(parts.map((p) => p.scores[d]))])),
-    pValues: Object.fromEntries(names.map((d) => [d, concat(parts.map((p) => p.pValues[d]))])),
+    scores: Object.fromEntries(names.map((d) => [d, joined(parts.map((p) => p.scores[d]))])),
+    pValues: Object.fromEntries(names.map((d) => [d, joined(parts.map((p) => p.pValues[d]))])),
   };
 }
 

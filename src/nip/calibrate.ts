@@ -19,6 +19,7 @@ import type { NipProfile } from "./profile.ts";
 import { NipDefense } from "./defense.ts";
 import { calibrateStrength } from "./strength.ts";
 import type { NipSettings, SplitModel } from "./types.ts";
+import { concatArrays } from "../arrays.ts";
 
 /** Defaults of the paper and of SPEC.md: k1 = k2 = 5, knn keys, Eq. 8 scaling with alpha = 1. */
 export const DEFAULT_SETTINGS: NipSettings = {
@@ -98,16 +99,6 @@ function candidatesOfBatch(
   return { ...parts, labels: keptLabels };
 }
 
-function concat<T extends Float32Array | Int32Array>(parts: T[], make: (n: number) => T): T {
-  const out = make(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 /**
  * Builds a profile from benign calibration examples `x` with their true labels. Examples the model
  * misclassifies are skipped (SPEC.md section 2). The strength is `settings.alpha` / `rmsStep` as given;
@@ -140,7 +131,7 @@ export function buildProfile(
   const partitions = batches.flatMap((b) => b.partitions);
   const template = neuronTemplate(partitions, neuronCount);
   const keyNeurons = knnKeyNeurons(template, neuronCount);
-  const phi = concat(batches.map((b) => b.phi), (n) => new Float32Array(n));
+  const phi = concatArrays(batches.map((b) => b.phi), (n) => new Float32Array(n));
   const keys = knnKeys(phi, neuronCount, keyNeurons);
   return {
     modelHash: options.modelHash,
@@ -153,11 +144,11 @@ export function buildProfile(
     template,
     keyNeurons,
     candidateCount: kept,
-    rho: concat(batches.map((b) => b.rho), (n) => new Float32Array(n)),
+    rho: concatArrays(batches.map((b) => b.rho), (n) => new Float32Array(n)),
     keys,
     deltas: Float32Array.from(partitions, (p) => paperDelta(p, template)),
     frontTail: Int32Array.from(partitions.flatMap((p) => [...p.front, ...p.tail])),
-    candidateLabels: concat(batches.map((b) => b.labels), (n) => new Int32Array(n)),
+    candidateLabels: concatArrays(batches.map((b) => b.labels), (n) => new Int32Array(n)),
     provenance: { calibrationExamples: total, ...options.provenance },
   };
 }
