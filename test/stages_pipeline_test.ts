@@ -187,3 +187,21 @@ Deno.test("the differentiable pipeline gives the defended values and NIP's gradi
   tf.dispose([outcome.defended, x]);
   pipeline.dispose();
 });
+
+Deno.test("transforms: false runs the scoring stages only; the input is the defended batch", () => {
+  const { split, forwards } = countingSplit();
+  const x = toTensor(fixture.test, 0, 6);
+  const pipeline = new DefensePipeline(split, [
+    topScoreStage("score"),
+    nipStage(new NipDefense(split, profile)),
+  ]);
+  const outcome = pipeline.run(x, { transforms: false });
+  assert.equal(forwards(), 1, "one forward: the scoring stage's, reused as both verdicts");
+  assert.deepEqual(outcome.defended.dataSync(), x.dataSync());
+  assert.deepEqual(outcome.labelsAfter, outcome.labelsBefore);
+  assert.equal(outcome.details.nip, undefined);
+  assert.equal(outcome.scores.score.length, 6);
+  outcome.defended.dispose();
+  pipeline.dispose();
+  x.dispose();
+});

@@ -156,14 +156,16 @@ export class ServingEngine {
   }
 
   /**
-   * The defense pipeline on `n` examples; `verdictAfter` also classifies the defended examples locally.
-   * A pipeline with stages on raw signals needs each example's `signals` and the engine's front end.
+   * The defense pipeline on `n` examples; `verdictAfter` also classifies the defended examples locally;
+   * `transforms: false` runs the scoring stages only (no example will be defended). A pipeline with stages
+   * on raw signals needs each example's `signals` and the engine's front end.
    */
   async defend(
     rows: Float32Array,
     n: number,
     verdictAfter = true,
     signals?: Float32Array[],
+    transforms = true,
   ): Promise<DefendBatch> {
     const { defense } = this.#pipeline;
     const x = tf.tensor4d(rows, [n, ...this.inputShape]);
@@ -177,8 +179,8 @@ export class ServingEngine {
       // A fresh seed per batch: a randomised stage (TVM's mask, RC's crops) must not be predictable to a client.
       const seed = crypto.getRandomValues(new Uint32Array(1))[0];
       outcome = defense.hasSignalStages
-        ? await defense.runWithSignals(x, signals!, this.#frontEnd!, { verdictAfter, seed })
-        : defense.run(x, { verdictAfter, seed });
+        ? await defense.runWithSignals(x, signals!, this.#frontEnd!, { verdictAfter, seed, transforms })
+        : defense.run(x, { verdictAfter, seed, transforms });
       // A stage that matches a candidate (NIP) reports it; the verdict carries it whichever stage it is.
       const matching = Object.values(outcome.details).find((d) => d.candidateIndex !== undefined);
       return {

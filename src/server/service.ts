@@ -82,6 +82,11 @@ function anyVerdictAfter(items: DefendItem[]): boolean {
   return items.some((it) => it.verdictAfter);
 }
 
+/** Whether any request's policy may transform an example (else the batch skips the transforms). */
+function anyTransform(items: DefendItem[]): boolean {
+  return items.some((it) => decide(it.policy, true).transform || decide(it.policy, false).transform);
+}
+
 /** The raw signal of each example (WAV requests carry one example each), when every request has one. */
 function signalsOf(items: DecodedInput[]): Float32Array[] | undefined {
   return items.every((it) => it.samples) ? items.map((it) => it.samples!) : undefined;
@@ -221,7 +226,13 @@ export class DefenseServiceCore {
         config.batching,
         async (items) => {
           const { rows, n } = concatRows(items, size);
-          const whole = await engine.defend(rows, n, anyVerdictAfter(items), signalsOf(items));
+          const whole = await engine.defend(
+            rows,
+            n,
+            anyVerdictAfter(items),
+            signalsOf(items),
+            anyTransform(items),
+          );
           return splitPerItem(items, whole, (w, start, k) => sliceDefend(w, start, k, size, classes));
         },
         (item) => item.n,
@@ -247,7 +258,13 @@ export class DefenseServiceCore {
           config.batching,
           async (items) => {
             const { rows, n } = concatRows(items, size);
-            const whole = await engine.defend(rows, n, anyVerdictAfter(items), signalsOf(items));
+            const whole = await engine.defend(
+              rows,
+              n,
+              anyVerdictAfter(items),
+              signalsOf(items),
+              anyTransform(items),
+            );
             const { alpha } = engine.policy;
             let start = 0;
             const parts = items.map((it) => {

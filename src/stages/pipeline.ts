@@ -22,6 +22,12 @@ export interface PipelineRunOptions {
   verdictAfter?: boolean;
   /** Seed of the randomised stages' draws for this batch (default 1). */
   seed?: number;
+  /**
+   * Run the transforms (default true). False when no example of the batch will use them (policies that
+   * only detect): scoring stages still run, the defended batch is the input and the verdict after is the
+   * verdict before.
+   */
+  transforms?: boolean;
 }
 
 /** What one batch went through, as plain arrays, plus the defended batch. */
@@ -152,7 +158,9 @@ export class DefensePipeline {
     options: PipelineRunOptions = {},
   ): Promise<PipelineOutcome> {
     const before = new SharedForward(this.split, x);
-    if (!this.hasSignalStages) return this.#runInputStages(before, before, options);
+    if (!this.hasSignalStages || options.transforms === false) {
+      return this.#runInputStages(before, before, options);
+    }
     const random = mulberry32(options.seed ?? 1);
     let current = signals;
     for (const stage of this.stages) {
@@ -197,6 +205,7 @@ export class DefensePipeline {
         if (stage.domain === "signal") continue;
         const input: StageInput = { x: current.x, forward: () => current.get(), random };
         if (stage.role === "transform") {
+          if (options.transforms === false) continue;
           const out = stage.transform!(input);
           made.push(out.x);
           if (out.details) details[stage.name] = out.details;
