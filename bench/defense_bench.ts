@@ -44,8 +44,9 @@ for (const [group, rows, n, iterations, warmup] of cases) {
   Deno.bench(`NIP Defend with the verdict after defense, ${group}`, options, async () => {
     await engine.defend(rows, n, true);
   });
-  Deno.bench(`detection + NIP Defend (default deployment), no verdict after, ${group}`, options, async () => {
-    await detecting.defend(rows, n, false);
+  // Policy flag, the default: the detection runs, the transforms are skipped, the verdict before stands.
+  Deno.bench(`detection, policy flag (the default deployment), ${group}`, options, async () => {
+    await detecting.defend(rows, n, false, undefined, false);
   });
 }
 
