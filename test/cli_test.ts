@@ -163,7 +163,7 @@ Deno.test("calibrate:detectors writes a profile with detection; eval --detect re
   assert.equal(detection.alpha, 0.1);
   assert.deepEqual(detection.detectors, ["squeeze", "knn"]);
   assert.equal(detection.rows.length, 1);
-  assert.match(evaluated.stdout, /\| false-positive rate \| combined \| squeeze \| knn \|/);
+  assert.match(evaluated.stdout, /\| false-positive rate \| combined \| bonferroni \| squeeze \| knn \|/);
 
   const unknown = await runTask("calibrate_detectors", ["--detectors", "squeeze,entropy", "--out", profile]);
   assert.equal(unknown.code, 2);

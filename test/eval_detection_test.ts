@@ -46,7 +46,7 @@ Deno.test("the detection report: false positives with intervals, detection and A
   assert.equal(report.corruptions.length, 3);
   for (const row of report.rows) {
     assert.ok(row.adversarial > 0);
-    for (const name of ["combined", "squeeze", "mahalanobis", "knn"]) {
+    for (const name of ["combined", "bonferroni", "squeeze", "mahalanobis", "knn"]) {
       assert.ok(row.detection[name].rate >= 0 && row.detection[name].rate <= 1, name);
       assert.ok(row.auc[name] >= 0 && row.auc[name] <= 1, name);
     }
@@ -59,7 +59,10 @@ Deno.test("the detection report: false positives with intervals, detection and A
   const weak = report.rows.find((r) => r.budget.includes("0.1"))!;
   assert.ok(strong.auc.combined > 0.5 && weak.auc.combined > 0.5);
   const markdown = renderDetectionMarkdown(report);
-  assert.match(markdown, /\| false-positive rate \| combined \| squeeze \| mahalanobis \| knn \|/);
+  assert.match(
+    markdown,
+    /\| false-positive rate \| combined \| bonferroni \| squeeze \| mahalanobis \| knn \|/,
+  );
   assert.match(markdown, /\| benign test split \| \d+\.\d% \[\d+\.\d, \d+\.\d\]/);
   assert.match(markdown, /rejected-or-correct/);
   test.dispose();

@@ -2,8 +2,8 @@
  * The detection evaluation (SPEC.md section 8; `deno task eval --detect`): for a pipeline whose detection
  * stage was calibrated on benign examples, the measured false-positive rate at `alpha` on the benign test
  * split (with its exact binomial interval) and on corrupted benign inputs; per attack and budget the
- * detection rate at `alpha` and the ROC AUC, per detector and combined; and the **rejected-or-correct**
- * rate on attacked inputs (flagged, or accepted and classified correctly by the model) beside the benign
+ * detection rate at `alpha` and the ROC AUC, per detector, combined, and for Bonferroni's combination of
+ * the members' own p-values (the reference any combination must beat); and the **rejected-or-correct** rate on attacked inputs (flagged, or accepted and classified correctly by the model) beside the benign
  * accepted-and-correct rate. No true label reaches the detectors; labels only score the outcome.
  *
  * @module
@@ -18,6 +18,7 @@ import { concatArrays } from "../arrays.ts";
 import { agreement } from "./controls.ts";
 import { attackAll, type AttackSpec, type EvalSet, MODEL_INPUT_DOMAIN } from "./harness.ts";
 import { rocAuc } from "./metrics.ts";
+import { bonferroni } from "../stages/conformal.ts";
 import type { ImageShape } from "../stages/image/image_stage.ts";
 
 /** A measured rate with its count, sample size and 95% Clopper-Pearson interval. */
@@ -86,6 +87,9 @@ function measured(count: number, n: number): MeasuredRate {
   };
 }
 
+/** The column of the Bonferroni reference in reports. */
+const BONFERRONI = "bonferroni";
+
 const joined = (parts: Float32Array[]) => concatArrays(parts, (n) => new Float32Array(n));
 
 /** Runs the pipeline's detection stage over `x` in batches (no verdict after defense). */
@@ -114,10 +118,12 @@ function detect(
     });
   }
   const names = ["combined", ...detectors];
-  return {
-    scores: Object.fromEntries(names.map((d) => [d, joined(parts.map((p) => p.scores[d]))])),
-    pValues: Object.fromEntries(names.map((d) => [d, joined(parts.map((p) => p.pValues[d]))])),
-  };
+  const scores = Object.fromEntries(names.map((d) => [d, joined(parts.map((p) => p.scores[d]))]));
+  const pValues = Object.fromEntries(names.map((d) => [d, joined(parts.map((p) => p.pValues[d]))]));
+  // The reference every combination is judged against: Bonferroni over the members' own p-values.
+  pValues[BONFERRONI] = bonferroni(detectors.map((d) => pValues[d]));
+  scores[BONFERRONI] = pValues[BONFERRONI].map((p) => -Math.log(p));
+  return { scores, pValues };
 }
 
 function flaggedRates(pValues: Record<string, Float32Array>, alpha: number): Record<string, MeasuredRate> {
@@ -231,7 +237,7 @@ function rate(r: MeasuredRate | undefined, interval = false): string {
 
 /** Renders the detection report as Markdown: false positives first, then detection per attack. */
 export function renderDetectionMarkdown(report: DetectionReport, title = "Detection"): string {
-  const names = ["combined", ...report.detectors];
+  const names = ["combined", BONFERRONI, ...report.detectors];
   const lines = [
     `## ${title}`,
     "",
