@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { relative } from "node:path";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, parseBackendName } from "../engine/backend.ts";
@@ -57,7 +58,9 @@ if (values.folder) {
     split.validation,
     (d, t) => progress.update("features (val)", d, t),
   );
-  dataDescription = `${values.folder} (${listing.layout}, ${speakers.length} speakers)`;
+  dataDescription = `${
+    relative(Deno.cwd(), values.folder!)
+  } (${listing.layout}, ${speakers.length} speakers)`;
 } else {
   speakers = [...FSDD_SPEAKERS];
   train = await loadFsddFeatures(
@@ -68,7 +71,8 @@ if (values.folder) {
     listFsdd(values.data!, "validation"),
     (d, t) => progress.update("features (val)", d, t),
   );
-  dataDescription = `FSDD ${values.data} (train takes 20-49, validation takes 5-14)`;
+  // Relative to where it ran, so the committed record names no machine's paths.
+  dataDescription = `FSDD ${relative(Deno.cwd(), values.data!)} (train takes 20-49, validation takes 5-14)`;
 }
 progress.stop();
 console.log(

@@ -9,7 +9,6 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { predictLabels } from "../nip/neurons.ts";
 import type { DefensePipeline } from "../stages/pipeline.ts";
 import { mulberry32 } from "../random.ts";
 import { clopperPearson } from "./binomial.ts";
@@ -72,10 +71,11 @@ export interface DetectionOptions {
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
-/** Per-example detection outputs of a batch: each detector's score and p-value, and the combination's. */
+/** Per-example detection outputs: each detector's score and p-value, the combination's, the model's labels. */
 interface Detected {
   scores: Record<string, Float32Array>;
   pValues: Record<string, Float32Array>;
+  labels: Int32Array;
 }
 
 function measured(count: number, n: number): MeasuredRate {
@@ -103,10 +103,11 @@ function detect(
   const parts: Detected[] = [];
   for (let start = 0; start < x.shape[0]; start += batchSize) {
     const batch = x.slice(start, Math.min(batchSize, x.shape[0] - start));
-    const outcome = pipeline.run(batch, { verdictAfter: false });
+    const outcome = pipeline.run(batch, { verdictAfter: false, transforms: false });
     tf.dispose([batch, outcome.defended]);
     const details = outcome.details[stageName];
     parts.push({
+      labels: outcome.labelsBefore,
       scores: {
         combined: outcome.scores[stageName],
         ...Object.fromEntries(detectors.map((d) => [d, details[`${d}.score`] as Float32Array])),
@@ -123,7 +124,7 @@ function detect(
   // The reference every combination is judged against: Bonferroni over the members' own p-values.
   pValues[BONFERRONI] = bonferroni(detectors.map((d) => pValues[d]));
   scores[BONFERRONI] = pValues[BONFERRONI].map((p) => -Math.log(p));
-  return { scores, pValues };
+  return { scores, pValues, labels: concatArrays(parts.map((p) => p.labels), (n) => new Int32Array(n)) };
 }
 
 function flaggedRates(pValues: Record<string, Float32Array>, alpha: number): Record<string, MeasuredRate> {
@@ -142,19 +143,16 @@ export async function evaluateDetection(
   specs: AttackSpec[],
   options: DetectionOptions,
 ): Promise<DetectionReport> {
-  const stage = pipeline.stages.find((s) => s.role === "score" && String(s.settings.members ?? "") !== "");
-  if (!stage) throw new RangeError(`pipeline ${pipeline.name} has no calibrated detection stage`);
-  const detectors = String(stage.settings.members).split(",");
+  if (!pipeline.detection) {
+    throw new RangeError(`pipeline ${pipeline.name} has no calibrated detection stage`);
+  }
+  const { stage, members: detectors } = pipeline.detection;
   const batchSize = options.batchSize ?? 100;
   const { split } = pipeline;
   const n = set.labels.length;
-  const bare = new Int32Array(n);
-  for (let start = 0; start < n; start += batchSize) {
-    const batch = set.x.slice(start, Math.min(batchSize, n - start));
-    bare.set(predictLabels(split.model, batch), start);
-    batch.dispose();
-  }
   const benign = detect(pipeline, stage.name, detectors, set.x, batchSize);
+  // The model's own labels, read from the same runs: the verdict before defense.
+  const bare = benign.labels;
   const benignFlagged = benign.pValues.combined.map((p) => (p <= options.alpha ? 1 : 0));
   const acceptedAndCorrect = set.labels.filter((l, i) => benignFlagged[i] === 0 && bare[i] === l).length / n;
 

@@ -119,12 +119,9 @@ export class ServingEngine {
     this.numClasses = Number(out[out.length - 1]);
   }
 
-  /** The detectors of the pipeline's detection stage (its `members` setting); empty without one. */
+  /** The detectors of the pipeline's detection stage; empty without one. */
   get detectors(): string[] {
-    const members = this.#pipeline.defense.stages.find((s) => s.role === "score" && s.settings.members)
-      ?.settings
-      .members;
-    return members === undefined ? [] : String(members).split(",");
+    return this.#pipeline.defense.detection?.members ?? [];
   }
 
   /** The deployment's policy and alpha. */

@@ -108,6 +108,8 @@ export class DefensePipeline {
   readonly policy: Policy;
   /** Flag an input when the detection's p-value is <= alpha. */
   readonly alpha: number;
+  /** The stage that combines detectors (its `members` setting lists them), when the pipeline has one. */
+  readonly detection?: { stage: DefenseStage; members: string[] };
 
   constructor(split: SplitModel, stages: readonly DefenseStage[], policy: Policy = "defend", alpha = 0.05) {
     const names = stages.map((s) => s.name);
@@ -125,6 +127,10 @@ export class DefensePipeline {
     this.stages = stages;
     this.policy = policy;
     this.alpha = alpha;
+    const detection = stages.find((s) => s.role === "score" && String(s.settings.members ?? "") !== "");
+    if (detection) {
+      this.detection = { stage: detection, members: String(detection.settings.members).split(",") };
+    }
   }
 
   /** Stage names joined with "+", e.g. "ss+nip"; "none" for an empty pipeline. */
