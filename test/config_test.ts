@@ -82,6 +82,14 @@ Deno.test("bad values fail naming the option and its source", () => {
     /clientCaFile/,
   );
   assert.throws(() => load(["positional"]), ConfigError);
+  assert.throws(
+    () => load(["--alpha", "2"]),
+    /alpha \(flag --alpha\): expected a number in \(0, 1\), got "2"/,
+  );
+  assert.throws(() => load([], { NIP_POLICY: "block" }), /policy \(env NIP_POLICY\): "block" is not one of/);
+  assert.throws(() => load(["--defense", "jc nip"]), /defense: "jc nip" must be stage names joined by \+/);
+  const detecting = load(["--policy", "reject", "--alpha", "0.01", "--defense", "detect+nip"]);
+  assert.deepEqual([detecting.policy, detecting.alpha, detecting.defense], ["reject", 0.01, "detect+nip"]);
 });
 
 Deno.test("every option has a unique flag and env name and appears in --help", () => {
