@@ -2,7 +2,8 @@
  * The Free Spoken Digit Dataset (FSDD) for speaker recognition: file names, the six speakers, and the
  * split by take number. Takes 0-4 (FSDD's official test set) are not in the shared copy, so:
  * validation = takes 5-14, calibration (NIP's benign examples, alpha selection) = takes 15-19,
- * training = takes 20-49. Every speaker and digit is in every split; splits share no recording.
+ * training = takes 20-49. Every speaker and digit is in every split; splits share no recording. Detection
+ * is calibrated on validation takes 5-9 and evaluated on takes 10-14 ({@link DETECTION_CALIBRATION_TAKES}).
  *
  * @module
  */
@@ -14,6 +15,18 @@ export const FSDD_SPEAKERS = ["george", "jackson", "lucas", "nicolas", "theo", "
 
 /** A named split of FSDD. */
 export type FsddSplit = "train" | "calibration" | "validation";
+
+/**
+ * The validation takes a speaker model's detection is calibrated on, [first, end): 5-9. Its detection is
+ * then evaluated on the other validation takes (10-14) only, so that calibration and test stay disjoint
+ * (NIP's calibration takes 15-19 hold its candidates, which the detectors must not see either).
+ */
+export const DETECTION_CALIBRATION_TAKES: readonly [number, number] = [5, 10];
+
+/** Whether a take is one of {@link DETECTION_CALIBRATION_TAKES}. */
+export function isDetectionCalibrationTake(take: number): boolean {
+  return take >= DETECTION_CALIBRATION_TAKES[0] && take < DETECTION_CALIBRATION_TAKES[1];
+}
 
 /** Which split a take number belongs to (see the module doc). */
 export function fsddSplitOfTake(take: number): FsddSplit {

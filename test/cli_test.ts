@@ -164,6 +164,29 @@ Deno.test("calibrate:detectors writes a profile with detection; eval --detect re
   assert.deepEqual(detection.detectors, ["squeeze", "knn"]);
   assert.equal(detection.rows.length, 1);
   assert.match(evaluated.stdout, /\| false-positive rate \| combined \| bonferroni \| squeeze \| knn \|/);
+  // The adaptive attacks on the same detection, tiny: one budget, one run, a few inputs.
+  const adaptive = await runTask("eval", [
+    ..."--detect --n 30 --attacks none --detect-adaptive 0.1 --runs 1 --adaptive-n 4 --steps 3".split(" "),
+    ..."--square-steps 5 --boundary-steps 3 --boundary-n 2 --profile".split(" "),
+    profile,
+    "--out",
+    out,
+  ]);
+  assert.equal(adaptive.code, 0, adaptive.stderr);
+  const { adaptiveDetection } = JSON.parse(await Deno.readTextFile(join(out, "eval.json")));
+  assert.deepEqual(adaptiveDetection.rows.map((r: { attack: string }) => r.attack), [
+    "pgd-unaware",
+    "pgd-detect",
+    "square",
+    "boundary",
+  ]);
+  assert.match(adaptive.stdout, /## Adaptive attacks on the detection/);
+  const badParams = await runTask("eval", ["--attack-params", "cw-l2.steps"]);
+  assert.equal(badParams.code, 2);
+  assert.match(badParams.stderr, /--attack-params: expected attack.setting=value, got "cw-l2.steps"/);
+  const withoutDetect = await runTask("eval", ["--detect-adaptive", "0.1"]);
+  assert.equal(withoutDetect.code, 2);
+  assert.match(withoutDetect.stderr, /--detect-adaptive attacks the detection: give --detect too/);
 
   const unknown = await runTask("calibrate_detectors", ["--detectors", "squeeze,entropy", "--out", profile]);
   assert.equal(unknown.code, 2);

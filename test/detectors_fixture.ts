@@ -69,3 +69,39 @@ export async function assertDetectsFgsm(
   assert.ok(auc > 0.5, `ROC AUC ${auc}`);
   return auc;
 }
+
+/**
+ * The detector's differentiable surrogate on `x`: leaves no tensor, has a finite gradient that is not zero
+ * everywhere, and (`exact`) equals the stage's score within `tolerance` relative; returns its values.
+ */
+export function assertSurrogate(
+  stage: DefenseStage,
+  split: SplitModel,
+  x: tf.Tensor,
+  exact: boolean,
+  tolerance = 1e-3,
+): Float32Array {
+  assert.ok(stage.surrogateScore, `${stage.name} has a surrogate`);
+  const before = tf.memory().numTensors;
+  const input = { x, forward: () => forwardAtLayer(split, x), random: mulberry32(5) };
+  const surrogate = tf.tidy(() => Float32Array.from(stage.surrogateScore!(input).dataSync()));
+  const gradient = tf.tidy(() => {
+    const g = tf.grad((v: tf.Tensor) =>
+      stage.surrogateScore!({ x: v, forward: input.forward, random: mulberry32(5) }).sum()
+    )(x);
+    return Float32Array.from(g.dataSync() as Float32Array);
+  });
+  assert.equal(tf.memory().numTensors, before, "the surrogate leaves no tensor");
+  assert.ok(gradient.every(Number.isFinite), "finite gradient");
+  assert.ok(gradient.some((g) => g !== 0), "a gradient that is not zero everywhere");
+  if (exact) {
+    const scores = scoreBatch(stage, split, x).scores;
+    scores.forEach((s, i) =>
+      assert.ok(
+        Math.abs(surrogate[i] - s) <= tolerance * Math.max(1, Math.abs(s)),
+        `example ${i}: surrogate ${surrogate[i]} vs score ${s}`,
+      )
+    );
+  }
+  return surrogate;
+}

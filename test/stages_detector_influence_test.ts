@@ -6,7 +6,7 @@ import { forwardAtLayer, neuronInfluence } from "../src/nip/neurons.ts";
 import { mulberry32 } from "../src/random.ts";
 import { INFLUENCE_DETECTOR, INFLUENCE_FEATURES } from "../src/stages/detectors/influence.ts";
 import { nipFixture } from "./nip_fixture.ts";
-import { assertDetectsFgsm, mean, scoreBatch } from "./detectors_fixture.ts";
+import { assertDetectsFgsm, assertSurrogate, mean, scoreBatch } from "./detectors_fixture.ts";
 
 const fixture = await nipFixture();
 const { split } = fixture;
@@ -130,4 +130,12 @@ Deno.test("influence: FGSM adversarial examples (L_inf 0.1) score above benign o
   const stage = INFLUENCE_DETECTOR.create({ split, profile, state });
   await assertDetectsFgsm(stage, split, fixture.test);
   stage.dispose();
+});
+
+Deno.test("influence: the surrogate (gradient factor and partition held) is the score, with a gradient", () => {
+  const x = toTensor(fixture.test, 0, 16);
+  const stage = INFLUENCE_DETECTOR.create({ split, profile, state });
+  assertSurrogate(stage, split, x, true);
+  stage.dispose();
+  x.dispose();
 });

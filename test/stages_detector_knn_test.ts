@@ -7,7 +7,7 @@ import { forwardAtLayer, neuronOutputs, predictLabels } from "../src/nip/neurons
 import { mulberry32 } from "../src/random.ts";
 import { KNN_DETECTOR, NO_CANDIDATE_SCORE } from "../src/stages/detectors/knn.ts";
 import { nipFixture } from "./nip_fixture.ts";
-import { assertDetectsFgsm, scoreBatch } from "./detectors_fixture.ts";
+import { assertDetectsFgsm, assertSurrogate, scoreBatch } from "./detectors_fixture.ts";
 
 const fixture = await nipFixture();
 const { split } = fixture;
@@ -115,4 +115,14 @@ Deno.test("knn: FGSM adversarial examples (L_inf 0.1) are farther from the candi
   const stage = KNN_DETECTOR.create({ split, profile });
   await assertDetectsFgsm(stage, split, fixture.test);
   stage.dispose();
+});
+
+Deno.test("knn: the surrogate is the score (both ways), with a gradient", () => {
+  const x = toTensor(fixture.test, 0, 16);
+  for (const sameClass of [true, false]) {
+    const stage = KNN_DETECTOR.create({ split, profile, overrides: { sameClass } });
+    assertSurrogate(stage, split, x, true);
+    stage.dispose();
+  }
+  x.dispose();
 });

@@ -11,7 +11,7 @@ import { mulberry32 } from "../src/random.ts";
 import { addNoiseRows, NIP_RESPONSE_DETECTOR } from "../src/stages/detectors/nip_response.ts";
 import type { BenignExamples, DefenseStage } from "../src/stages/stage.ts";
 import { nipFixture } from "./nip_fixture.ts";
-import { assertDetectsFgsm, scoreBatch } from "./detectors_fixture.ts";
+import { assertDetectsFgsm, assertSurrogate, scoreBatch } from "./detectors_fixture.ts";
 
 const fixture = await nipFixture();
 const { split } = fixture;
@@ -191,4 +191,18 @@ Deno.test("nip-response: FGSM adversarial examples (L_inf 0.1) score above benig
   const stage = NIP_RESPONSE_DETECTOR.create({ split, profile, state });
   await assertDetectsFgsm(stage, split, fixture.test);
   stage.dispose();
+});
+
+Deno.test("nip-response: the surrogate (one EOT draw, soft label change) lies in [-1, 2] and has a gradient", () => {
+  const x = toTensor(fixture.test, 0, 16);
+  const stage = NIP_RESPONSE_DETECTOR.create({ split, profile, state });
+  const surrogate = assertSurrogate(stage, split, x, false);
+  assert.ok(surrogate.every((v) => v >= -1 && v <= 2), `surrogate ${surrogate}`);
+  // Where the real score saw no label change, the surrogate's sigmoid adds at most 0.5 to the same drops.
+  const real = scoreBatch(stage, split, x, 5);
+  real.scores.forEach((s, i) => {
+    if (s < 1) assert.ok(surrogate[i] <= s + 0.5 + 1e-4, `example ${i}: ${surrogate[i]} vs ${s}`);
+  });
+  stage.dispose();
+  x.dispose();
 });

@@ -8,7 +8,7 @@ import { SQUEEZE_AUDIO_BITS, SQUEEZE_DETECTOR } from "../src/stages/detectors/sq
 import { bitDepthReduction } from "../src/stages/image/bit_depth.ts";
 import { medianSmoothing } from "../src/stages/image/median_smoothing.ts";
 import { nipFixture } from "./nip_fixture.ts";
-import { assertDetectsFgsm, scoreBatch } from "./detectors_fixture.ts";
+import { assertDetectsFgsm, assertSurrogate, scoreBatch } from "./detectors_fixture.ts";
 
 /** The detector's score computed independently: each squeezed copy predicted alone, L1 of softmax, max. */
 function expectedScores(split: SplitModel, x: tf.Tensor, bits: number, window: number, logits: boolean) {
@@ -132,4 +132,13 @@ Deno.test("squeeze: FGSM adversarial examples (L_inf 0.1) score above benign one
   const stage = SQUEEZE_DETECTOR.create({ split: fixture.split });
   await assertDetectsFgsm(stage, fixture.split, fixture.test);
   stage.dispose();
+});
+
+Deno.test("squeeze: the surrogate (squeezers by BPDA) is the score, with a gradient", async () => {
+  const { split } = await nipFixture();
+  const x = toTensor((await nipFixture()).test, 0, 16);
+  const stage = SQUEEZE_DETECTOR.create({ split });
+  assertSurrogate(stage, split, x, true);
+  stage.dispose();
+  x.dispose();
 });

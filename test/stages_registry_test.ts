@@ -23,10 +23,10 @@ Deno.test("every stage is registered once, NIP first, with the modalities it ser
   const names = STAGES.map((s) => s.name);
   assert.deepEqual(names, [
     ..."nip ss cbdr jc tvm fdistill ds rc mc qtz".split(" "),
-    ..."influence nip-response squeeze mahalanobis knn detect".split(" "),
+    ..."influence nip-response squeeze mahalanobis input-mahalanobis knn detect".split(" "),
   ]);
   assert.equal(new Set(names).size, names.length);
-  const detection = "influence nip-response squeeze mahalanobis knn detect".split(" ");
+  const detection = "influence nip-response squeeze mahalanobis input-mahalanobis knn detect".split(" ");
   assert.deepEqual(stageNames("image"), ["nip", "ss", "cbdr", "jc", "tvm", "fdistill", ...detection]);
   assert.deepEqual(stageNames("audio"), ["nip", "ss", "cbdr", "ds", "rc", "mc", "qtz", ...detection]);
   assert.equal(stageFactory("JC").name, "jc");

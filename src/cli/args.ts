@@ -52,12 +52,19 @@ export function listFlag(name: string, value: string): string[] {
   return items;
 }
 
-/** Parses `--settings stage.setting=value,...` into settings per stage name (numbers where they parse). */
-export function settingsFlag(value: string): Record<string, Record<string, number | string>> {
+/**
+ * Parses `--settings stage.setting=value,...` into settings per stage name (numbers where they parse); the
+ * same form serves other flags (`--attack-params attack.param=value`).
+ */
+export function settingsFlag(
+  value: string,
+  flag = "settings",
+  what = "stage",
+): Record<string, Record<string, number | string>> {
   const settings: Record<string, Record<string, number | string>> = {};
-  for (const item of listFlag("settings", value)) {
+  for (const item of listFlag(flag, value)) {
     const match = /^([a-z0-9-]+)\.([A-Za-z0-9]+)=(.+)$/.exec(item);
-    if (!match) throw new UsageError(`--settings: expected stage.setting=value, got "${item}"`);
+    if (!match) throw new UsageError(`--${flag}: expected ${what}.setting=value, got "${item}"`);
     const number = Number(match[3]);
     (settings[match[1]] ??= {})[match[2]] = Number.isFinite(number) ? number : match[3];
   }

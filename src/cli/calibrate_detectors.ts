@@ -6,8 +6,10 @@
  * split.
  *
  *   deno task calibrate:detectors [--model models/fashion-lenet] [--profile DIR] [--out DIR]
- *     [--detectors influence,nip-response,squeeze,mahalanobis,knn] [--data fashion-mnist]
+ *     [--detectors influence,nip-response,squeeze,mahalanobis,input-mahalanobis,knn] [--data fashion-mnist]
  *     [--rule fisher|min] [--fit 2000] [--reference 1000] [--held-out 2000] [--skip N] [--backend wasm]
+ *   deno task calibrate:detectors --data fsdd   the speaker model (models/fsdd-speaker) on FSDD's validation
+ *     takes 5-9, split into the three sets (at most a third each for fit and reference)
  *
  * @module
  */
@@ -21,6 +23,11 @@ import { calibrateDetection, DETECTION } from "../stages/detection.ts";
 import { DETECTOR_NAMES, stageFactory } from "../stages/registry.ts";
 import { choiceFlag, listFlag, numberFlag, parseFlags, runMain, UsageError } from "./args.ts";
 import { loadNamedDataset } from "./datasets.ts";
+import { DETECTION_CALIBRATION_TAKES, isDetectionCalibrationTake, listFsdd } from "../../audio/fsdd.ts";
+import { fsddTrainDir } from "../data/shared_data.ts";
+import { seededShuffle } from "../data/splits.ts";
+import { speakerEvalSet } from "../eval/speech_domains.ts";
+import { SPEAKER_MODEL_DIR } from "../speaker_pipeline.ts";
 
 /** Calibration examples NIP's profile used, counted from the start of the seeded calibration order. */
 export function examplesUsedByNip(profile: NipProfile, data: string): number {
@@ -36,9 +43,54 @@ export function examplesUsedByNip(profile: NipProfile, data: string): number {
   return Number(provenance.candidateDraws) + (profile.strengthCalibration?.heldOut ?? 0);
 }
 
+/** Counts of the three calibration sets. */
+interface SetCounts {
+  fit: number;
+  reference: number;
+  heldOut: number;
+}
+
+/** Consecutive sets from the seeded calibration order of an image data set, after `skip` examples. */
+async function imageSets(data: string, counts: SetCounts, seed: number, skip: number) {
+  const { dataset, split: parts } = await loadNamedDataset(data);
+  const start = skip;
+  const draw = (count: number) => {
+    const part = samplePart(dataset, parts, "calibration", count, { seed, skip });
+    skip += count;
+    return { x: toTensor(part), labels: part.labels };
+  };
+  const sets = { fit: draw(counts.fit), reference: draw(counts.reference), heldOut: draw(counts.heldOut) };
+  return { sets, description: `${data}/calibration, seed ${seed}, after ${start} examples` };
+}
+
+/**
+ * The three sets from FSDD's detection calibration takes (validation takes 5-9), shuffled with `seed`; the
+ * counts are capped so that the sets stay disjoint (the held-out set takes what is left).
+ */
+async function speakerSets(counts: SetCounts, seed: number) {
+  const dir = fsddTrainDir();
+  const entries = listFsdd(dir, "validation").filter((e) => isDetectionCalibrationTake(e.take));
+  const order = seededShuffle(Int32Array.from(entries.keys()), seed);
+  const shuffled = Array.from(order, (i) => entries[i]);
+  const fit = Math.min(counts.fit, Math.floor(shuffled.length / 3));
+  const reference = Math.min(counts.reference, Math.floor(shuffled.length / 3));
+  const heldOut = Math.min(counts.heldOut, shuffled.length - fit - reference);
+  const set = async (from: number, count: number) => {
+    const { x, labels } = await speakerEvalSet(shuffled.slice(from, from + count));
+    return { x, labels };
+  };
+  const sets = {
+    fit: await set(0, fit),
+    reference: await set(fit, reference),
+    heldOut: await set(fit + reference, heldOut),
+  };
+  const [first, end] = DETECTION_CALIBRATION_TAKES;
+  return { sets, description: `fsdd validation takes ${first}-${end - 1}, shuffled with seed ${seed}` };
+}
+
 async function main(): Promise<void> {
   const flags = parseFlags({
-    model: { type: "string", default: DEFAULT_MODEL_DIR },
+    model: { type: "string" },
     profile: { type: "string" },
     out: { type: "string" },
     data: { type: "string", default: "fashion-mnist" },
@@ -58,35 +110,35 @@ async function main(): Promise<void> {
       );
     }
   }
-  const profileDir = flags.profile ?? defaultProfileDir(flags.model);
+  const modelDir = flags.model ?? (flags.data === "fsdd" ? SPEAKER_MODEL_DIR : DEFAULT_MODEL_DIR);
+  const profileDir = flags.profile ?? defaultProfileDir(modelDir);
   const loaded = await loadPipeline({
-    modelDir: flags.model,
+    modelDir,
     profileDir,
     backend: choiceFlag("backend", flags.backend, BACKEND_NAMES),
     defenses: [],
   });
-  const { dataset, split: parts } = await loadNamedDataset(flags.data);
   const seed = Number(loaded.profile.provenance.seed ?? 1);
-  let skip = flags.skip === undefined
-    ? examplesUsedByNip(loaded.profile, flags.data)
-    : numberFlag("skip", flags.skip, 0);
-  const draw = (flag: "fit" | "reference" | "held-out") => {
-    const count = numberFlag(flag, flags[flag], 10);
-    const part = samplePart(dataset, parts, "calibration", count, { seed, skip });
-    skip += count;
-    return { x: toTensor(part), labels: part.labels };
+  const counts = {
+    fit: numberFlag("fit", flags.fit, 10),
+    reference: numberFlag("reference", flags.reference, 10),
+    heldOut: numberFlag("held-out", flags["held-out"], 10),
   };
-  const sets = { fit: draw("fit"), reference: draw("reference"), heldOut: draw("held-out") };
+  const { sets, description } = flags.data === "fsdd" ? await speakerSets(counts, seed) : await imageSets(
+    flags.data,
+    counts,
+    seed,
+    flags.skip === undefined
+      ? examplesUsedByNip(loaded.profile, flags.data)
+      : numberFlag("skip", flags.skip, 0),
+  );
   const started = performance.now();
   try {
     const rule = choiceFlag("rule", flags.rule, ["fisher", "min"] as const);
     const states = calibrateDetection(names.map((n) => stageFactory(n, loaded.modality)), loaded, sets, rule);
     const seconds = (performance.now() - started) / 1000;
     states[DETECTION].meta.seconds = Number(seconds.toFixed(1));
-    states[DETECTION].meta.data = `${flags.data}/calibration, seed ${seed}, after ${
-      skip - sets.fit.labels.length -
-      sets.reference.labels.length - sets.heldOut.labels.length
-    } examples`;
+    states[DETECTION].meta.data = description;
     const profile: NipProfile = { ...loaded.profile, stages: { ...loaded.profile.stages, ...states } };
     const out = flags.out ?? profileDir;
     await saveProfile(profile, out);

@@ -7,9 +7,14 @@
  *   deno task eval [--model models/fashion-lenet] [--profile DIR] [--data fashion-mnist] [--n 500]
  *     [--defenses nip,ss,cbdr,jc,tvm,fdistill] [--settings nip.strength=0.5,cbdr.bits=4]
  *     [--attacks fgsm,pgd-linf|all] [--budgets paper,standard,0.1] [--protocol honest,paper-oracle]
- *     [--out out/eval] [--backend wasm] [--seed 1]
+ *     [--out out/eval] [--backend wasm] [--seed 1] [--attack-params cw-l2.steps=100,deepfool-l2.steps=20]
  *   [--adaptive all|pgd-linf-bpda,square,...]   adds the adaptive suite against each defense (robust
  *     accuracy; gradients through each stage by BPDA); `--attacks none` runs it alone
+ *   deno task eval --detect [--alpha 0.05] [--detect-adaptive 0.1,0.2|none [--runs 5] [--adaptive-n 100]
+ *     [--steps 100] [--square-steps 1000] [--boundary-epsilon 2] [--boundary-steps 500] [--boundary-n 20]]
+ *     the profile's calibrated detection: false positives, detection per attack; with --detect-adaptive,
+ *     attacks aware of the detection at those L_inf radii (none: the L2 Boundary attack alone; boundary
+ *     epsilon 0 skips it), rejected-or-correct, worst of runs
  *   deno task eval --data fsdd [--n 120] [--defenses nip,ds,rc,mc,qtz,ss,cbdr]
  *     [--attacks spectrogram:fgsm:2,waveform:pgd-linf:4]   the speaker model (models/fsdd-speaker) on FSDD
  *     validation clips; each attack names its domain and budget (dB on the map, 16-bit steps on the wave)
@@ -28,7 +33,7 @@ import {
   speakerEvalSet,
   spreadEntries,
 } from "../eval/speech_domains.ts";
-import { listFsdd } from "../../audio/fsdd.ts";
+import { isDetectionCalibrationTake, listFsdd } from "../../audio/fsdd.ts";
 import { toTensor } from "../data/dataset.ts";
 import { fsddTrainDir } from "../data/shared_data.ts";
 import { samplePart } from "../data/splits.ts";
@@ -37,6 +42,12 @@ import { type AdaptiveReport, runAdaptive } from "../eval/adaptive.ts";
 import { type AttackSpec, type EvalReport, type EvalSet, evaluate, type Protocol } from "../eval/harness.ts";
 import { IMAGE_CORRUPTIONS } from "../eval/corruptions.ts";
 import { type DetectionReport, evaluateDetection, renderDetectionMarkdown } from "../eval/detection.ts";
+import {
+  type AdaptiveDetectionOptions,
+  type AdaptiveDetectionReport,
+  evaluateAdaptiveDetection,
+  renderAdaptiveDetectionMarkdown,
+} from "../eval/detection_adaptive.ts";
 import { renderMarkdown } from "../eval/report.ts";
 import { DETECTION } from "../stages/detection.ts";
 import { resolveSpecs } from "../eval/specs.ts";
@@ -76,6 +87,8 @@ export interface EvalRunOptions {
   adaptive?: string[];
   /** Evaluate the profile's calibrated detection at this `alpha` (SPEC.md section 8). */
   detectAlpha?: number;
+  /** With `detectAlpha`: also attack the detection adaptively at these L_inf radii. */
+  detectAdaptive?: Omit<AdaptiveDetectionOptions, "onProgress" | "seed">;
 }
 
 async function evaluationData(
@@ -85,13 +98,19 @@ async function evaluationData(
 ): Promise<{ set: EvalSet; specs: AttackSpec[]; description: string }> {
   if (options.data === "fsdd") {
     const dir = fsddTrainDir();
-    const entries = spreadEntries(listFsdd(dir, "validation"), options.n);
-    if (entries.length === 0) throw new RangeError(`${dir}: no FSDD validation recordings (takes 5-14)`);
+    // Detection was calibrated on takes 5-9: its evaluation reads only the other validation takes.
+    const detecting = options.detectAlpha !== undefined;
+    const takes = detecting ? "10-14" : "5-14";
+    const validation = listFsdd(dir, "validation").filter((e) =>
+      !detecting || !isDetectionCalibrationTake(e.take)
+    );
+    const entries = spreadEntries(validation, options.n);
+    if (entries.length === 0) throw new RangeError(`${dir}: no FSDD validation recordings (takes ${takes})`);
     const set = await speakerEvalSet(entries, (d, t) => onProgress("features (validation)", d, t));
     const specs = options.attacks.map((a) =>
       speakerAttackSpec(a, options.attackOverrides?.[a.split(":")[1]])
     );
-    return { set, specs, description: `FSDD validation takes 5-14, ${entries.length} clips` };
+    return { set, specs, description: `FSDD validation takes ${takes}, ${entries.length} clips` };
   }
   const { dataset, split } = await loadNamedDataset(options.data);
   const test = samplePart(dataset, split, "test", options.n, { seed: options.seed });
@@ -139,11 +158,13 @@ export async function runEvaluation(
     });
     progress.stop();
     let detection: DetectionReport | undefined;
+    let adaptiveDetection: AdaptiveDetectionReport | undefined;
     if (options.detectAlpha !== undefined) {
       const [detector] = buildPipelines([[DETECTION]], {
         split: loaded.split,
         profile: loaded.profile,
         modality: loaded.modality,
+        alpha: options.detectAlpha,
       });
       try {
         detection = await evaluateDetection(detector, set, specs, {
@@ -152,6 +173,13 @@ export async function runEvaluation(
           seed: options.seed,
           onProgress,
         });
+        if (options.detectAdaptive) {
+          adaptiveDetection = await evaluateAdaptiveDetection(detector, set, {
+            ...options.detectAdaptive,
+            seed: options.seed,
+            onProgress,
+          });
+        }
       } finally {
         detector.dispose();
         progress.stop();
@@ -172,12 +200,13 @@ export async function runEvaluation(
     const seconds = (performance.now() - started) / 1000;
     const markdown = (report && specs.length > 0 ? renderMarkdown(report, options.title) : "") +
       (detection ? `\n${renderDetectionMarkdown(detection)}` : "") +
+      (adaptiveDetection ? `\n${renderAdaptiveDetectionMarkdown(adaptiveDetection)}` : "") +
       adaptive.map((a) => `\n${a.markdown}`).join("") +
       `\nModel \`${options.modelDir}\` (${loaded.modelHash.slice(0, 12)}), ${description}, ` +
       `seed ${options.seed}, backend ${tf.getBackend()}, ${seconds.toFixed(1)} s.\n`;
     await Deno.mkdir(options.out, { recursive: true });
     const meta = { ...options, modelHash: loaded.modelHash, backend: tf.getBackend(), seconds };
-    const json = { meta, report, detection, adaptive: adaptive.map((a) => a.report) };
+    const json = { meta, report, detection, adaptiveDetection, adaptive: adaptive.map((a) => a.report) };
     await Deno.writeTextFile(join(options.out, "eval.json"), JSON.stringify(json, null, 2) + "\n");
     await Deno.writeTextFile(join(options.out, "eval.md"), markdown);
     return { report, adaptive: adaptive.map((a) => a.report), detection, markdown };
@@ -206,7 +235,19 @@ async function main(): Promise<void> {
     backend: { type: "string", default: "wasm" },
     seed: { type: "string", default: "1" },
     adaptive: { type: "string" },
+    "attack-params": { type: "string" },
+    "detect-adaptive": { type: "string" },
+    runs: { type: "string", default: "5" },
+    "adaptive-n": { type: "string", default: "100" },
+    steps: { type: "string", default: "100" },
+    "square-steps": { type: "string", default: "1000" },
+    "boundary-epsilon": { type: "string", default: "2" },
+    "boundary-steps": { type: "string", default: "500" },
+    "boundary-n": { type: "string", default: "20" },
   });
+  if (flags["detect-adaptive"] !== undefined && !flags.detect) {
+    throw new UsageError("--detect-adaptive attacks the detection: give --detect too");
+  }
   // With --detect alone only the detection is evaluated; --defenses adds the defense table.
   const defenseList = flags.defenses ?? (flags.detect ? undefined : "nip");
   const defenses = defenseList === undefined ? [] : parseDefenseList(defenseList);
@@ -232,7 +273,24 @@ async function main(): Promise<void> {
     n: numberFlag("n", flags.n ?? (speech ? "120" : "500"), 1),
     defenses: defenseList,
     detectAlpha: flags.detect ? numberFlag("alpha", flags.alpha, 1e-6, 0.5) : undefined,
+    detectAdaptive: flags["detect-adaptive"] === undefined ? undefined : {
+      epsilons: flags["detect-adaptive"] === "none"
+        ? []
+        : listFlag("detect-adaptive", flags["detect-adaptive"]).map((e) =>
+          numberFlag("detect-adaptive", e, 1e-6)
+        ),
+      runs: numberFlag("runs", flags.runs, 1),
+      n: numberFlag("adaptive-n", flags["adaptive-n"], 1),
+      steps: numberFlag("steps", flags.steps, 1),
+      squareSteps: numberFlag("square-steps", flags["square-steps"], 1),
+      boundaryEpsilon: numberFlag("boundary-epsilon", flags["boundary-epsilon"], 0),
+      boundarySteps: numberFlag("boundary-steps", flags["boundary-steps"], 1),
+      boundaryN: numberFlag("boundary-n", flags["boundary-n"], 1),
+    },
     settings: flags.settings === undefined ? undefined : settingsFlag(flags.settings),
+    attackOverrides: flags["attack-params"] === undefined
+      ? undefined
+      : settingsFlag(flags["attack-params"], "attack-params", "attack"),
     attacks: attacks === "none" ? [] : listFlag("attacks", attacks),
     budgets: listFlag("budgets", flags.budgets ?? "paper,standard"),
     protocols: listFlag("protocol", flags.protocol).map((p) =>

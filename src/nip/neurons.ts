@@ -66,12 +66,25 @@ export function neuronInfluence(
   layerOutput: tf.Tensor,
   labels: tf.Tensor1D,
 ): tf.Tensor2D {
+  return tf.tidy(() =>
+    neuronGradient(head, layerOutput, labels).mul(neuronOutputs(layerOutput)) as tf.Tensor2D
+  );
+}
+
+/**
+ * `d y_c / d phi_n` per neuron [n, a] (for a feature map, the gradient summed over the map), the factor of
+ * {@link neuronInfluence}.
+ */
+export function neuronGradient(
+  head: tf.LayersModel,
+  layerOutput: tf.Tensor,
+  labels: tf.Tensor1D,
+): tf.Tensor2D {
   return tf.tidy(() => {
     const gradient = scoreGradient(head, layerOutput, labels);
     const n = layerOutput.shape[0];
     const a = layerOutput.shape[layerOutput.rank - 1];
-    const perNeuronGradient = layerOutput.rank === 2 ? gradient : gradient.reshape([n, -1, a]).sum(1);
-    return perNeuronGradient.mul(neuronOutputs(layerOutput)) as tf.Tensor2D;
+    return (layerOutput.rank === 2 ? gradient : gradient.reshape([n, -1, a]).sum(1)) as tf.Tensor2D;
   });
 }
 

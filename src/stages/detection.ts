@@ -14,7 +14,13 @@ import { forwardAtLayer } from "../nip/neurons.ts";
 import type { NipProfile } from "../nip/profile.ts";
 import type { SplitModel } from "../nip/types.ts";
 import { mulberry32 } from "../random.ts";
-import { conformalPValues, fisherStatistic, minPStatistic, sortedAscending } from "./conformal.ts";
+import {
+  conformalPValues,
+  fisherStatistic,
+  minPStatistic,
+  smoothNegLogPValue,
+  sortedAscending,
+} from "./conformal.ts";
 import type { BenignExamples, DefenseStage, StageFactory, StageInput, StageState } from "./stage.ts";
 
 /** Name of the detection stage, and of its state in the profile. */
@@ -30,6 +36,12 @@ export type CombinationRule = "fisher" | "min";
 const COMBINATIONS: Record<CombinationRule, (pValues: readonly Float32Array[]) => Float32Array> = {
   fisher: fisherStatistic,
   min: minPStatistic,
+};
+
+/** Each rule's statistic from the members' `-ln p` [n] (differentiable, for the adaptive attacks). */
+const SURROGATE_COMBINATIONS: Record<CombinationRule, (negLogP: tf.Tensor1D[]) => tf.Tensor1D> = {
+  fisher: (negLogP) => tf.addN(negLogP).mul(2),
+  min: (negLogP) => tf.stack(negLogP, 1).max(1),
 };
 
 /** Benign calibration sets, disjoint from each other, from NIP's candidates and from every test set. */
@@ -134,6 +146,8 @@ export function detectionStage(members: DefenseStage[], states: Record<string, S
       heldOut: state.arrays.heldOut as Float32Array,
     };
   });
+  const calibrationTensors = calibration.map((c) => tf.tensor1d(c.reference));
+  const heldOutTensor = tf.tensor1d(heldOut);
   return {
     name: DETECTION,
     description: `detection: ${members.map((m) => m.name).join(", ")} combined by the ${rule} rule, ` +
@@ -154,7 +168,28 @@ export function detectionStage(members: DefenseStage[], states: Record<string, S
       details.pValue = conformalPValues(heldOut, statistic);
       return { scores: statistic, details };
     },
+    /**
+     * `-ln` of a smoothed combined p-value (see {@link smoothNegLogPValue}) over the members' surrogates:
+     * an input is flagged when the real combined p-value is <= alpha, so an attacker wants this below
+     * `-ln alpha`.
+     */
+    surrogateScore(input) {
+      return tf.tidy(() => {
+        const negLogP = members.map((member, j) => {
+          if (!member.surrogateScore) {
+            throw new RangeError(`detector "${member.name}" has no differentiable surrogate`);
+          }
+          return smoothNegLogPValue(
+            calibration[j].reference,
+            calibrationTensors[j],
+            member.surrogateScore(input),
+          );
+        });
+        return smoothNegLogPValue(heldOut, heldOutTensor, SURROGATE_COMBINATIONS[rule](negLogP));
+      });
+    },
     dispose() {
+      tf.dispose([...calibrationTensors, heldOutTensor]);
       members.forEach((m) => m.dispose());
     },
   };

@@ -93,6 +93,14 @@ export interface DefenseStage {
   transformSignals?(signals: Float32Array[], random: () => number): Promise<Float32Array[]>;
   /** `score` role. */
   score?(input: StageInput): ScoreOutput;
+  /**
+   * `score` role, `input` domain, for the adaptive attacks on detection: a differentiable stand-in for
+   * `score` (one value per example of `input.x`, larger = more suspicious). Exact where the score is a
+   * smooth function of the input; BPDA (a non-differentiable step held constant or replaced by the
+   * identity) or one EOT draw (`input.random`) elsewhere, as each detector documents. Runs inside the
+   * caller's gradient tape; returns a new tensor.
+   */
+  surrogateScore?(input: StageInput): tf.Tensor1D;
   /** `answer` role. */
   answer?(input: StageInput): AnswerOutput;
   /**

@@ -31,10 +31,18 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { forwardAtLayer, type LayerForward, neuronInfluence, partitionRows } from "../../nip/neurons.ts";
+import {
+  forwardAtLayer,
+  type LayerForward,
+  neuronGradient,
+  neuronInfluence,
+  neuronOutputs,
+  partitionRows,
+} from "../../nip/neurons.ts";
 import type { NipProfile } from "../../nip/profile.ts";
 import type { SplitModel } from "../../nip/types.ts";
 import type { DefenseStage, StageFactory, StageState } from "../stage.ts";
+import { constantLabels } from "./probabilities.ts";
 
 const NAME = "influence";
 
@@ -191,6 +199,8 @@ export const INFLUENCE_DETECTOR: StageFactory<NipProfile> = {
   },
   create({ split, profile, state }): DefenseStage {
     const { k1, k2, mean, std } = checkState(split, profile, state);
+    const meanTensor = tf.tensor1d(mean);
+    const stdTensor = tf.tensor1d(std);
     return {
       name: NAME,
       description: `neuron-influence detector at layer ${split.layerName} (k1 ${k1}, k2 ${k2}): max |z| of ` +
@@ -217,7 +227,40 @@ export const INFLUENCE_DETECTOR: StageFactory<NipProfile> = {
         }
         return { scores, details };
       },
-      dispose() {},
+      // BPDA: the head's gradient dy_c/dphi and the front / tail partition are held at their values at x;
+      // the influences sigma = gradient * phi(x) and the features after them are differentiated exactly.
+      surrogateScore({ x }) {
+        return tf.tidy(() => {
+          const forward = forwardAtLayer(split, x);
+          // Copied out of the tape: the outer gradient must treat it as a constant.
+          const computed = neuronGradient(split.head, forward.layerOutput, forward.labels);
+          const gradient = tf.tensor2d(computed.dataSync() as Float32Array, computed.shape);
+          const a = gradient.shape[1];
+          const influence = gradient.mul(neuronOutputs(forward.layerOutput)).dataSync() as Float32Array;
+          const partitions = partitionRows(influence, a, k1, k2);
+          const n = partitions.length;
+          const front = new Float32Array(n * a);
+          const tail = new Float32Array(n * a);
+          partitions.forEach((p, i) => {
+            p.front.forEach((j) => front[i * a + j] = 1);
+            p.tail.forEach((j) => tail[i * a + j] = 1);
+          });
+          const sigma = gradient.mul(neuronOutputs(split.body.apply(x, { training: false }) as tf.Tensor));
+          const frontMass = sigma.mul(tf.tensor2d(front, [n, a])).sum(1);
+          const tailMass = sigma.mul(tf.tensor2d(tail, [n, a])).sum(1);
+          const both = frontMass.abs().add(tailMass.abs());
+          const share = tailMass.abs().div(both.maximum(1e-12));
+          const features = tf.stack([frontMass, tailMass, share, sigma.sum(1)], 1);
+          const rows = constantLabels(forward.scores).expandDims(1).mul(tf.scalar(WIDTH, "int32")).add(
+            tf.range(0, WIDTH, 1, "int32"),
+          );
+          const z = features.sub(meanTensor.gather(rows)).div(stdTensor.gather(rows).maximum(MIN_STD));
+          return z.abs().max(1) as tf.Tensor1D;
+        });
+      },
+      dispose() {
+        tf.dispose([meanTensor, stdTensor]);
+      },
     };
   },
 };

@@ -25,6 +25,7 @@ import { knnKeys } from "../../nip/keys.ts";
 import { KnnMatcher } from "../../nip/matching.ts";
 import { neuronOutputs } from "../../nip/neurons.ts";
 import type { NipProfile } from "../../nip/profile.ts";
+import { constantLabels } from "./probabilities.ts";
 import type { DefenseStage, StageFactory } from "../stage.ts";
 
 const NAME = "knn";
@@ -126,6 +127,13 @@ export const KNN_DETECTOR: StageFactory<NipProfile> = {
     const sameClass = booleanSetting(overrides.sameClass, true);
     const d = checked.keyNeurons.length;
     const groups = candidateGroups(checked, sameClass);
+    // For the surrogate: every candidate key [m, d] and its label.
+    const allKeys = tf.tensor2d(checked.keys, [checked.candidateCount, d]);
+    // Key neurons as a [neurons, d] selection matrix: a gather's gradient needs a kernel wasm lacks.
+    const keySelection = tf.tidy(() =>
+      tf.oneHot(tf.tensor1d(checked.keyNeurons, "int32"), neurons).toFloat().transpose()
+    );
+    const candidateLabels = tf.tensor1d(checked.candidateLabels, "int32");
     return {
       name: NAME,
       description: `nearest-neighbour detector at layer ${split.layerName}: cosine distance to the nearest ` +
@@ -142,7 +150,23 @@ export const KNN_DETECTOR: StageFactory<NipProfile> = {
         const { scores, nearest } = nearestDistances(queries, labels, d, groups);
         return { scores, details: { nearestCandidate: nearest } };
       },
+      // Exact: the key is a smooth function of the input; the nearest candidate is a max over them.
+      surrogateScore({ x }) {
+        return tf.tidy(() => {
+          const layerOutput = split.body.apply(x, { training: false }) as tf.Tensor;
+          const labels = constantLabels(split.head.apply(layerOutput, { training: false }) as tf.Tensor);
+          const selected = neuronOutputs(layerOutput).matMul(keySelection);
+          const keys = selected.div(selected.norm(2, 1, true).maximum(1e-12));
+          let similarity = keys.matMul(allKeys, false, true);
+          if (sameClass) {
+            const other = labels.expandDims(1).notEqual(candidateLabels.expandDims(0));
+            similarity = similarity.sub(other.cast("float32").mul(4));
+          }
+          return tf.scalar(1).sub(similarity.max(1)).maximum(0) as tf.Tensor1D;
+        });
+      },
       dispose() {
+        tf.dispose([allKeys, keySelection, candidateLabels]);
         for (const group of groups.values()) group.matcher.dispose();
       },
     };

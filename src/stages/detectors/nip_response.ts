@@ -36,8 +36,12 @@ import { forwardAtLayer } from "../../nip/neurons.ts";
 import type { NipProfile } from "../../nip/profile.ts";
 import type { SplitModel } from "../../nip/types.ts";
 import { type DefenseStage, numericSetting, type StageFactory, type StageState } from "../stage.ts";
+import { bpdaOffset, constantLabels, toProbabilities } from "./probabilities.ts";
 
 const NAME = "nip-response";
+
+/** Slope of the surrogate's sigmoid stand-in for a label change, per unit of probability margin. */
+const SURROGATE_SHARPNESS = 20;
 
 /** Examples per forward while fitting. */
 const FIT_BATCH = 64;
@@ -85,10 +89,8 @@ function rowDistances(a: Float32Array, b: Float32Array, n: number): Float32Array
 
 /** Softmax probabilities of a model's scores: as they are when its last layer is a softmax. */
 function probabilities(model: tf.LayersModel): (scores: tf.Tensor) => Float32Array {
-  const last = model.layers[model.layers.length - 1];
-  const outputsProbs = (last?.getConfig() as { activation?: string }).activation === "softmax";
-  return (scores) =>
-    tf.tidy(() => Float32Array.from((outputsProbs ? scores : tf.softmax(scores)).dataSync() as Float32Array));
+  const toProbs = toProbabilities(model);
+  return (scores) => tf.tidy(() => Float32Array.from(toProbs(scores).dataSync() as Float32Array));
 }
 
 /** Classes of the model's output. */
@@ -190,6 +192,7 @@ export const NIP_RESPONSE_DETECTOR: StageFactory<NipProfile> = {
       throw error;
     }
     const probs = probabilities(split.model);
+    const toProbs = toProbabilities(split.model);
     return {
       name: NAME,
       description:
@@ -246,6 +249,31 @@ export const NIP_RESPONSE_DETECTOR: StageFactory<NipProfile> = {
           scores[i] = Math.max(Number(nip.label !== c) + nip.drop, Number(noise.label !== c) + noise.drop);
         }
         return { scores, details };
+      },
+      // BPDA on both probes (NIP's change and the noise enter as constant offsets: one EOT draw of the
+      // noise per call); the label change becomes a sigmoid of the probe's margin against the label.
+      surrogateScore({ x, random }) {
+        return tf.tidy(() => {
+          const n = x.shape[0];
+          const forward = forwardAtLayer(split, x);
+          const candidateIndex = defense.matchForward(forward).index;
+          const rows = x.dataSync() as Float32Array;
+          const probed = new Float32Array(2 * rows.length);
+          probed.set(defense.perturbRows(rows, candidateIndex));
+          probed.set(addNoiseRows(rows, n, noiseL2, split.inputRange, random), rows.length);
+          const doubled = tf.concat([x, x]);
+          const before = toProbs(split.model.apply(x, { training: false }) as tf.Tensor);
+          const after = toProbs(
+            split.model.apply(doubled.add(bpdaOffset(doubled, probed)), { training: false }) as tf.Tensor,
+          );
+          const labels = constantLabels(forward.scores);
+          const hot = tf.oneHot(tf.concat([labels, labels]), after.shape[1]);
+          const kept = after.mul(hot).sum(1);
+          const rival = after.sub(hot.mul(2)).max(1);
+          const changed = tf.sigmoid(rival.sub(kept).mul(SURROGATE_SHARPNESS));
+          const drop = tf.concat([before, before]).mul(hot).sum(1).sub(kept);
+          return changed.add(drop).reshape([2, n]).max(0) as tf.Tensor1D;
+        });
       },
       dispose() {
         defense.dispose();

@@ -8,7 +8,8 @@
  * Squeezers (Xu et al.'s joint detector): bit-depth reduction ({@link bitDepthReduction}; 1 bit for
  * one-channel inputs, 5 for colour, 4 on an audio model's log-mel map, where 1 bit would erase the
  * spectrogram) and a 2x2 median filter ({@link medianSmoothing}). Both copies go through the model in one
- * forward of 2n; the input's own scores are the pipeline's shared forward. Deterministic.
+ * forward of 2n; the input's own scores are the pipeline's shared forward. Deterministic. The adaptive
+ * attacks' surrogate replaces each squeezer's gradient by the identity (BPDA).
  *
  * @module
  */
@@ -17,6 +18,7 @@ import { readsAudioFeatures } from "../../../audio/config.ts";
 import { bitDepthReduction, defaultBitDepth } from "../image/bit_depth.ts";
 import { medianSmoothing, SMOOTHING_DEFAULT_WINDOW } from "../image/median_smoothing.ts";
 import { integerSetting, type StageFactory } from "../stage.ts";
+import { bpdaOffset, toProbabilities } from "./probabilities.ts";
 
 /** Bit depth on an audio model's log-mel map (its input range is [0, 32]). */
 export const SQUEEZE_AUDIO_BITS = 4;
@@ -39,10 +41,19 @@ export const SQUEEZE_DETECTOR: StageFactory = {
       1,
       Infinity,
     ]);
-    // As targetFromModel decides: a model whose last layer is not a softmax outputs logits.
-    const last = model.layers[model.layers.length - 1];
-    const outputsProbs = (last?.getConfig() as { activation?: string }).activation === "softmax";
-    const probabilities = (scores: tf.Tensor): tf.Tensor => outputsProbs ? scores : tf.softmax(scores);
+    const probabilities = toProbabilities(model);
+    /** The two squeezed copies of a batch, bit depth first then median, row-major [2n, ...]. */
+    const squeezedCopies = (x: tf.Tensor): Float32Array => {
+      if (x.rank !== 4) throw new RangeError(`squeeze: expected [n, h, w, c], got shape [${x.shape}]`);
+      const values = x.dataSync() as Float32Array;
+      const squeezed = new Float32Array(2 * values.length);
+      squeezed.set(bitDepthReduction(values, bits, inputRange), 0);
+      squeezed.set(
+        medianSmoothing(values, x.shape as [number, number, number, number], window),
+        values.length,
+      );
+      return squeezed;
+    };
 
     return {
       name: "squeeze",
@@ -53,13 +64,9 @@ export const SQUEEZE_DETECTOR: StageFactory = {
       domain: "input",
       score(input) {
         const { x } = input;
-        if (x.rank !== 4) throw new RangeError(`squeeze: expected [n, h, w, c], got shape [${x.shape}]`);
+        const squeezed = squeezedCopies(x);
         const shape = x.shape as [number, number, number, number];
         const n = shape[0];
-        const values = x.dataSync() as Float32Array;
-        const squeezed = new Float32Array(2 * values.length);
-        squeezed.set(bitDepthReduction(values, bits, inputRange), 0);
-        squeezed.set(medianSmoothing(values, shape, window), values.length);
         const original = input.forward().scores;
         // Rows [n, 2]: L1 to the bit-depth copy, L1 to the median copy.
         const distances = tf.tidy(() => {
@@ -80,6 +87,17 @@ export const SQUEEZE_DETECTOR: StageFactory = {
           scores[i] = Math.max(bitDepth[i], median[i]);
         }
         return { scores, details: { l1BitDepth: bitDepth, l1Median: median } };
+      },
+      // BPDA: each squeezer's gradient is the identity (its copy is x plus a constant offset).
+      surrogateScore({ x }) {
+        return tf.tidy(() => {
+          const doubled = tf.concat([x, x]);
+          const copies = doubled.add(bpdaOffset(doubled, squeezedCopies(x)));
+          const p = probabilities(model.apply(x, { training: false }) as tf.Tensor);
+          const q = probabilities(model.apply(copies, { training: false }) as tf.Tensor);
+          const [reduced, smoothed] = tf.split(q, 2, 0);
+          return tf.maximum(p.sub(reduced).abs().sum(1), p.sub(smoothed).abs().sum(1)) as tf.Tensor1D;
+        });
       },
       dispose() {},
     };

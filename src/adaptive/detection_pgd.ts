@@ -1,0 +1,176 @@
+/**
+ * PGD against a detecting pipeline (Carlini & Wagner, "Adversarial Examples Are Not Easily Detected",
+ * 2017; SPEC.md section 8): L_inf steps on a loss that both misclassifies and keeps the detection's combined
+ * p-value above `alpha`. Per example, with `z` the model's log-probabilities and `y` the true label (the
+ * attacker's knowledge, never the detector's):
+ *
+ *   loss = relu(z_y - max_{j != y} z_j + kappa) + weight * relu(D(x) + ln alpha + margin)
+ *
+ * where `D` is the detection stage's `surrogateScore`, `-ln` of a smoothed combined p-value built from each
+ * detector's differentiable stand-in (exact gradients for the distances, BPDA for the squeezers and NIP's
+ * match, one EOT draw of the noise per sample, averaged over `eotSamples`). Every `checkEvery` steps and at
+ * the end the *deployed* pipeline (its real scores, a fresh seed) decides: an example whose current
+ * iterate is misclassified and not flagged is kept as evading and no longer moved. The attack is run for
+ * each of `weights` (Carlini and Wagner search the trade-off; a short list stands in) and an example counts
+ * as evading when any run evaded. Random start in the ball.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { mulberry32 } from "../random.ts";
+import type { DefensePipeline } from "../stages/pipeline.ts";
+import { outputsProbabilities } from "../stages/detectors/probabilities.ts";
+
+/** Options of {@link detectionPgd}. */
+export interface DetectionPgdOptions {
+  /** L_inf radius. */
+  epsilon: number;
+  /** Steps per weight (default 100). */
+  steps?: number;
+  /** Step size (default 2.5 * epsilon / steps, Madry et al.'s rule). */
+  stepSize?: number;
+  /** Weights of the detection term, one run each (default [1, 10]). */
+  weights?: readonly number[];
+  /** EOT draws of the randomised detectors per step (default 1). */
+  eotSamples?: number;
+  /** Confidence margin of the classification term, in log-probability (default 0). */
+  kappa?: number;
+  /** Safety margin below the flagging threshold, in `-ln p` (default 0.5). */
+  margin?: number;
+  /** Deployed check every this many steps (default 10). */
+  checkEvery?: number;
+  /** Seeds the random start, the EOT draws and the deployed checks. */
+  seed?: number;
+  onStep?: (done: number, total: number) => void;
+}
+
+/** What {@link detectionPgd} returns. */
+export interface DetectionPgdResult {
+  /** The evading iterate where one was found, else the last; the caller disposes it. */
+  adversarial: tf.Tensor;
+  /** 1 where the deployed pipeline classified the example wrongly without flagging it. */
+  evaded: Uint8Array;
+}
+
+/** The deployed decision on a batch: labels and whether each example is flagged. */
+export function deployedDecision(
+  pipeline: DefensePipeline,
+  x: tf.Tensor,
+  seed: number,
+): { labels: Int32Array; flagged: Uint8Array } {
+  const outcome = pipeline.run(x, { verdictAfter: false, transforms: false, seed });
+  outcome.defended.dispose();
+  if (!outcome.pValue) throw new RangeError(`pipeline ${pipeline.name} has no detection stage`);
+  return {
+    labels: outcome.labelsBefore,
+    flagged: Uint8Array.from(outcome.pValue, (p) => (p <= pipeline.alpha ? 1 : 0)),
+  };
+}
+
+/** Runs the attack on one batch `x` [n, ...] with its true labels. */
+export function detectionPgd(
+  pipeline: DefensePipeline,
+  x: tf.Tensor,
+  labels: Int32Array,
+  options: DetectionPgdOptions,
+): DetectionPgdResult {
+  const detection = pipeline.detection?.stage;
+  if (!detection?.surrogateScore) {
+    throw new RangeError(`pipeline ${pipeline.name} has no detection stage with a differentiable surrogate`);
+  }
+  const { epsilon } = options;
+  const steps = options.steps ?? 100;
+  const stepSize = options.stepSize ?? 2.5 * epsilon / steps;
+  const weights = options.weights ?? [1, 10];
+  const samples = options.eotSamples ?? 1;
+  const kappa = options.kappa ?? 0;
+  const margin = options.margin ?? 0.5;
+  const checkEvery = options.checkEvery ?? 10;
+  const random = mulberry32(options.seed ?? 1);
+  const [lo, hi] = pipeline.split.inputRange;
+  const n = labels.length;
+  const model = pipeline.split.model;
+  const logProbabilities = outputsProbabilities(model)
+    ? (t: tf.Tensor) => t.maximum(1e-12).log()
+    : (t: tf.Tensor) => tf.logSoftmax(t);
+  const hot = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, "int32"), model.outputs[0].shape[1] as number));
+  const threshold = -Math.log(pipeline.alpha) - margin;
+
+  const evaded = new Uint8Array(n);
+  let best = x.clone();
+  /** Marks and keeps the rows of `candidate` the deployed pipeline misclassifies without flagging. */
+  const check = (candidate: tf.Tensor) => {
+    const decision = deployedDecision(pipeline, candidate, Math.floor(random() * 2 ** 31));
+    const fresh = Array.from(labels.keys()).filter((i) =>
+      evaded[i] === 0 && decision.flagged[i] === 0 && decision.labels[i] !== labels[i]
+    );
+    if (fresh.length === 0) return;
+    fresh.forEach((i) => evaded[i] = 1);
+    const mask = tf.tensor1d(Float32Array.from(labels, (_, i) => (fresh.includes(i) ? 1 : 0)));
+    const next = tf.tidy(() => {
+      const m = mask.reshape([n, ...x.shape.slice(1).map(() => 1)]);
+      return candidate.mul(m).add(best.mul(tf.scalar(1).sub(m)));
+    });
+    tf.dispose([best, mask]);
+    best = next;
+  };
+
+  const loss = (current: tf.Tensor, weight: number, active: tf.Tensor) => {
+    const z = logProbabilities(model.apply(current, { training: false }) as tf.Tensor);
+    const own = z.mul(hot).sum(1);
+    const rival = z.sub(hot.mul(1e9)).max(1);
+    const classification = own.sub(rival).add(kappa).relu();
+    let suspicion = tf.zeros([n]);
+    for (let s = 0; s < samples; s++) {
+      const draw = mulberry32(Math.floor(random() * 2 ** 31));
+      const score = detection.surrogateScore!({ x: current, forward: noForward, random: draw });
+      suspicion = suspicion.add(score);
+    }
+    const detected = suspicion.div(samples).sub(threshold).relu();
+    return classification.add(detected.mul(weight)).mul(active).sum();
+  };
+
+  const total = weights.length * steps;
+  let done = 0;
+  try {
+    for (const weight of weights) {
+      let current = tf.tidy(() =>
+        x.add(tf.randomUniform(x.shape, -epsilon, epsilon, "float32", Math.floor(random() * 2 ** 31)))
+          .clipByValue(lo, hi)
+      );
+      for (let step = 1; step <= steps; step++) {
+        const active = tf.tensor1d(Float32Array.from(evaded, (e) => 1 - e));
+        const next = tf.tidy(() => {
+          const gradient = tf.grad((v: tf.Tensor) => loss(v, weight, active))(current);
+          const moved = current.sub(gradient.sign().mul(stepSize));
+          return tf.minimum(tf.maximum(moved, x.sub(epsilon)), x.add(epsilon)).clipByValue(lo, hi);
+        });
+        tf.dispose([current, active]);
+        current = next;
+        if (step % checkEvery === 0 || step === steps) check(current);
+        options.onStep?.(++done, total);
+        if (evaded.every((e) => e === 1)) break;
+      }
+      if (evaded.every((e) => e === 1)) {
+        current.dispose();
+        break;
+      }
+      // Rows that did not evade keep the last iterate of the last weight.
+      const remaining = tf.tensor1d(Float32Array.from(evaded, (e) => 1 - e));
+      const merged = tf.tidy(() => {
+        const m = remaining.reshape([n, ...x.shape.slice(1).map(() => 1)]);
+        return current.mul(m).add(best.mul(tf.scalar(1).sub(m)));
+      });
+      tf.dispose([best, current, remaining]);
+      best = merged;
+    }
+  } finally {
+    hot.dispose();
+  }
+  return { adversarial: best, evaded };
+}
+
+/** The surrogates compute their own forward inside the gradient tape; the shared one is not offered. */
+function noForward(): never {
+  throw new Error("detectionPgd: surrogates run their own forward");
+}
