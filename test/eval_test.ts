@@ -58,6 +58,17 @@ Deno.test("paper-oracle retries with the opposite sign only where the first try 
   defense.dispose();
 });
 
+Deno.test("attack overrides apply at every budget, by canonical name or alias; unknown attacks are refused", () => {
+  const [custom] = resolveSpecs(["cw"], ["2"], "grey28", { cw: { steps: 7 } });
+  assert.equal(custom.attack.params.steps, 7);
+  assert.equal(custom.budget.source, "custom");
+  const [fixed, paper] = resolveSpecs(["pgd-linf"], ["0.1", "paper"], "grey28", { "pgd-linf": { steps: 3 } });
+  assert.equal(fixed.attack.params.steps, 3);
+  assert.equal(paper.budget.source, "paper");
+  assert.equal(paper.attack.params.steps, 3);
+  assert.throws(() => resolveSpecs(["fgsm"], ["0.1"], "grey28", { blur: { steps: 1 } }), /blur/);
+});
+
 Deno.test("evaluate gives every defense the same columns and frees its tensors", async () => {
   const pipelines = [
     new DefensePipeline(fixture.split, [nipStage(new NipDefense(fixture.split, profile, { strength: 0.3 }))]),

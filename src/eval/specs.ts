@@ -29,6 +29,12 @@ export function resolveSpecs(
   overrides: Record<string, Record<string, unknown>> = {},
 ): AttackSpec[] {
   const names = attackNames.includes("all") ? ATTACKS.map((a) => a.name) : attackNames;
+  // Overrides may name an attack by an alias ("cw" for "cw-l2"); they apply at every budget.
+  const byName: Record<string, Record<string, unknown>> = {};
+  for (const [key, params] of Object.entries(overrides)) {
+    const name = attackInfo(key).name;
+    byName[name] = { ...byName[name], ...params };
+  }
   const specs: AttackSpec[] = [];
   for (const name of names) {
     const info = attackInfo(name);
@@ -39,7 +45,7 @@ export function resolveSpecs(
       if (budgetName === "paper") {
         if (!paper) continue;
         budget = budgetPreset(paper.budget);
-        params = { ...paper.params, ...(overrides[info.name] ?? {}) };
+        params = { ...paper.params };
       } else if (budgetName === "standard") {
         const standard = standardBudget(info.norm, kind);
         if (!standard) continue;
@@ -51,6 +57,7 @@ export function resolveSpecs(
         }
         budget = { epsilon, label: `${info.norm} ${budgetName}`, source: "custom" };
       }
+      params = { ...params, ...(byName[info.name] ?? {}) };
       specs.push({ attack: getAttack(info.name, params), budget });
     }
   }
