@@ -27,7 +27,7 @@ const batch = test.images;
 
 const engine = new ServingEngine(loaded);
 await engine.warmUp();
-// The default deployment: the calibrated detection before NIP (five detectors, Fisher's combination).
+// The default deployment: the calibrated detection before NIP (six detectors, Fisher's combination).
 const detecting = new ServingEngine(await loadPipeline({ backend, defenses: "auto" }));
 await detecting.warmUp();
 
