@@ -188,6 +188,17 @@ Deno.test("calibrate:detectors writes a profile with detection; eval --detect re
   assert.equal(withoutDetect.code, 2);
   assert.match(withoutDetect.stderr, /--detect-adaptive attacks the detection: give --detect too/);
 
+  // The speaker model: sets from FSDD's validation takes 5-9 only, recorded in the profile.
+  const speakerProfile = join(dir, "speaker-profile");
+  const speaker = await runTask("calibrate_detectors", [
+    ..."--data fsdd --detectors squeeze,knn --fit 20 --reference 20 --held-out 20 --out".split(" "),
+    speakerProfile,
+  ]);
+  assert.equal(speaker.code, 0, speaker.stderr);
+  const speakerSummary = JSON.parse(speaker.stdout);
+  assert.equal(speakerSummary.data, "fsdd validation takes 5-9, shuffled with seed 1");
+  assert.deepEqual([speakerSummary.fit, speakerSummary.reference, speakerSummary.heldOut], [20, 20, 20]);
+
   const unknown = await runTask("calibrate_detectors", ["--detectors", "squeeze,entropy", "--out", profile]);
   assert.equal(unknown.code, 2);
   assert.match(
