@@ -19,7 +19,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { mulberry32 } from "../random.ts";
 import type { DefensePipeline } from "../stages/pipeline.ts";
-import { outputsProbabilities } from "../stages/detectors/probabilities.ts";
+import { outputsProbabilities } from "../engine/outputs.ts";
 
 /** Options of {@link detectionPgd}. */
 export interface DetectionPgdOptions {
@@ -105,13 +105,10 @@ export function detectionPgd(
       evaded[i] === 0 && decision.flagged[i] === 0 && decision.labels[i] !== labels[i]
     );
     if (fresh.length === 0) return;
-    fresh.forEach((i) => evaded[i] = 1);
-    const mask = tf.tensor1d(Float32Array.from(labels, (_, i) => (fresh.includes(i) ? 1 : 0)));
-    const next = tf.tidy(() => {
-      const m = mask.reshape([n, ...x.shape.slice(1).map(() => 1)]);
-      return candidate.mul(m).add(best.mul(tf.scalar(1).sub(m)));
-    });
-    tf.dispose([best, mask]);
+    const taken = new Uint8Array(n);
+    fresh.forEach((i) => evaded[i] = taken[i] = 1);
+    const next = takeRows(taken, candidate, best);
+    best.dispose();
     best = next;
   };
 
@@ -120,12 +117,13 @@ export function detectionPgd(
     const own = z.mul(hot).sum(1);
     const rival = z.sub(hot.mul(1e9)).max(1);
     const classification = own.sub(rival).add(kappa).relu();
-    let suspicion = tf.zeros([n]);
-    for (let s = 0; s < samples; s++) {
-      const draw = mulberry32(Math.floor(random() * 2 ** 31));
-      const score = detection.surrogateScore!({ x: current, forward: noForward, random: draw });
-      suspicion = suspicion.add(score);
-    }
+    // The EOT seeds are drawn whatever the weight, so that runs with and without the detection term see
+    // the same random starts and deployed checks; the surrogate itself is skipped when it has no weight.
+    const draws = Array.from({ length: samples }, () => mulberry32(Math.floor(random() * 2 ** 31)));
+    if (weight === 0) return classification.mul(active).sum();
+    const suspicion = tf.addN(
+      draws.map((draw) => detection.surrogateScore!({ x: current, forward: noForward, random: draw })),
+    );
     const detected = suspicion.div(samples).sub(threshold).relu();
     return classification.add(detected.mul(weight)).mul(active).sum();
   };
@@ -156,18 +154,22 @@ export function detectionPgd(
         break;
       }
       // Rows that did not evade keep the last iterate of the last weight.
-      const remaining = tf.tensor1d(Float32Array.from(evaded, (e) => 1 - e));
-      const merged = tf.tidy(() => {
-        const m = remaining.reshape([n, ...x.shape.slice(1).map(() => 1)]);
-        return current.mul(m).add(best.mul(tf.scalar(1).sub(m)));
-      });
-      tf.dispose([best, current, remaining]);
+      const merged = takeRows(Uint8Array.from(evaded, (e) => 1 - e), current, best);
+      tf.dispose([best, current]);
       best = merged;
     }
   } finally {
     hot.dispose();
   }
   return { adversarial: best, evaded };
+}
+
+/** A new batch with the rows of `taken` where `rows[i]` is 1 and the rows of `kept` elsewhere. */
+function takeRows(rows: Uint8Array, taken: tf.Tensor, kept: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const mask = tf.tensor(rows, [rows.length, ...taken.shape.slice(1).map(() => 1)], "bool");
+    return tf.where(mask.broadcastTo(taken.shape), taken, kept);
+  });
 }
 
 /** The surrogates compute their own forward inside the gradient tape; the shared one is not offered. */

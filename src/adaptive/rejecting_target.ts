@@ -17,7 +17,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { AttackTarget } from "../attacks/types.ts";
 import { mulberry32 } from "../random.ts";
-import { outputsProbabilities } from "../stages/detectors/probabilities.ts";
+import { outputsProbabilities } from "../engine/outputs.ts";
 import type { DefensePipeline } from "../stages/pipeline.ts";
 
 /** Slack on the L_inf match, for float rounding after clipping. */

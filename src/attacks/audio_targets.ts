@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { outputsProbabilities } from "../engine/outputs.ts";
 import * as tf from "@tensorflow/tfjs";
 import type { AttackBudget, AttackTarget } from "./types.ts";
 import { CLIP_SAMPLES, FEATURE_RANGE, PCM_SCALE } from "../../audio/config.ts";
@@ -77,8 +78,7 @@ export function spectrogramLinfBudget(db: number): AttackBudget {
 }
 
 function scoreKindOf(model: tf.LayersModel): "probs" | "logits" {
-  const last = model.layers[model.layers.length - 1];
-  return (last.getConfig() as { activation?: string }).activation === "softmax" ? "probs" : "logits";
+  return outputsProbabilities(model) ? "probs" : "logits";
 }
 
 /** Attack target over the feature map: inputs [batch, frames, bands, 1] in FEATURE_RANGE. */

@@ -4,6 +4,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { outputsProbabilities } from "../engine/outputs.ts";
 import type { AttackTarget } from "./types.ts";
 
 /** Options of {@link targetFromModel}. */
@@ -16,12 +17,10 @@ export interface ModelTargetOptions {
 
 /** A differentiable target over a tfjs LayersModel (inference mode). */
 export function targetFromModel(model: tf.LayersModel, options: ModelTargetOptions = {}): AttackTarget {
-  const last = model.layers[model.layers.length - 1];
-  const activation = (last?.getConfig() as { activation?: string }).activation;
   return {
     scores: (x) => model.apply(x, { training: false }) as tf.Tensor2D,
     inputRange: options.inputRange ?? [0, 1],
-    scoreKind: options.scoreKind ?? (activation === "softmax" ? "probs" : "logits"),
+    scoreKind: options.scoreKind ?? (outputsProbabilities(model) ? "probs" : "logits"),
     differentiable: true,
   };
 }

@@ -27,6 +27,7 @@ import { rejectingTarget } from "../adaptive/rejecting_target.ts";
 import { getAttack } from "../attacks/registry.ts";
 import type { DefensePipeline } from "../stages/pipeline.ts";
 import type { EvalSet } from "./harness.ts";
+import { finiteMean } from "./metrics.ts";
 
 /** The attacks of this evaluation, in report order. */
 export const ADAPTIVE_DETECTION_ATTACKS = ["pgd-unaware", "pgd-detect", "square", "boundary"] as const;
@@ -227,7 +228,7 @@ export async function evaluateAdaptiveDetection(
         );
       }
       defended.forEach((v, i) => defendedAll[i] &= v);
-      perRun.push(mean(defended));
+      perRun.push(finiteMean(defended));
     }
     rows.push({
       attack,
@@ -235,7 +236,7 @@ export async function evaluateAdaptiveDetection(
       epsilon,
       attacked: pool.length,
       perRun,
-      worst: mean(defendedAll),
+      worst: finiteMean(defendedAll),
       evaded: pool.length - defendedAll.reduce((a, b) => a + b, 0),
       seconds: (performance.now() - started) / 1000 / runs,
     });
@@ -263,12 +264,6 @@ export async function evaluateAdaptiveDetection(
     rows,
     warnings,
   };
-}
-
-function mean(values: ArrayLike<number>): number {
-  let sum = 0;
-  for (let i = 0; i < values.length; i++) sum += values[i];
-  return values.length === 0 ? NaN : sum / values.length;
 }
 
 /** Renders the adaptive detection report as Markdown. */

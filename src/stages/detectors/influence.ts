@@ -42,7 +42,7 @@ import {
 import type { NipProfile } from "../../nip/profile.ts";
 import type { SplitModel } from "../../nip/types.ts";
 import type { DefenseStage, StageFactory, StageState } from "../stage.ts";
-import { constantLabels } from "./probabilities.ts";
+import { constantLabels } from "../../engine/outputs.ts";
 
 const NAME = "influence";
 

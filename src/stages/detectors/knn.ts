@@ -25,7 +25,7 @@ import { knnKeys } from "../../nip/keys.ts";
 import { KnnMatcher } from "../../nip/matching.ts";
 import { neuronOutputs } from "../../nip/neurons.ts";
 import type { NipProfile } from "../../nip/profile.ts";
-import { constantLabels } from "./probabilities.ts";
+import { constantLabels } from "../../engine/outputs.ts";
 import type { DefenseStage, StageFactory } from "../stage.ts";
 
 const NAME = "knn";

@@ -35,7 +35,7 @@ import {
 } from "./tied_gaussians.ts";
 import { forwardAtLayer, neuronOutputs } from "../../nip/neurons.ts";
 import type { SplitModel } from "../../nip/types.ts";
-import { constantLabels } from "./probabilities.ts";
+import { constantLabels } from "../../engine/outputs.ts";
 import { type DefenseStage, numericSetting, type StageFactory, type StageState } from "../stage.ts";
 
 /** Default ridge, as a fraction of the mean per-neuron variance added to the covariance's diagonal. */

@@ -36,7 +36,8 @@ import { forwardAtLayer } from "../../nip/neurons.ts";
 import type { NipProfile } from "../../nip/profile.ts";
 import type { SplitModel } from "../../nip/types.ts";
 import { type DefenseStage, numericSetting, type StageFactory, type StageState } from "../stage.ts";
-import { bpdaOffset, constantLabels, toProbabilities } from "./probabilities.ts";
+import { bpda } from "../../engine/bpda.ts";
+import { constantLabels, toProbabilities } from "../../engine/outputs.ts";
 
 const NAME = "nip-response";
 
@@ -250,8 +251,8 @@ export const NIP_RESPONSE_DETECTOR: StageFactory<NipProfile> = {
         }
         return { scores, details };
       },
-      // BPDA on both probes (NIP's change and the noise enter as constant offsets: one EOT draw of the
-      // noise per call); the label change becomes a sigmoid of the probe's margin against the label.
+      // BPDA (engine/bpda.ts) on both probes: their values forward, the identity backward (one EOT draw of
+      // the noise per call); the label change becomes a sigmoid of the probe's margin against the label.
       surrogateScore({ x, random }) {
         return tf.tidy(() => {
           const n = x.shape[0];
@@ -261,10 +262,11 @@ export const NIP_RESPONSE_DETECTOR: StageFactory<NipProfile> = {
           const probed = new Float32Array(2 * rows.length);
           probed.set(defense.perturbRows(rows, candidateIndex));
           probed.set(addNoiseRows(rows, n, noiseL2, split.inputRange, random), rows.length);
-          const doubled = tf.concat([x, x]);
           const before = toProbs(split.model.apply(x, { training: false }) as tf.Tensor);
           const after = toProbs(
-            split.model.apply(doubled.add(bpdaOffset(doubled, probed)), { training: false }) as tf.Tensor,
+            split.model.apply(bpda((v) => tf.tensor(probed, v.shape))(tf.concat([x, x])), {
+              training: false,
+            }) as tf.Tensor,
           );
           const labels = constantLabels(forward.scores);
           const hot = tf.oneHot(tf.concat([labels, labels]), after.shape[1]);

@@ -18,7 +18,8 @@ import { readsAudioFeatures } from "../../../audio/config.ts";
 import { bitDepthReduction, defaultBitDepth } from "../image/bit_depth.ts";
 import { medianSmoothing, SMOOTHING_DEFAULT_WINDOW } from "../image/median_smoothing.ts";
 import { integerSetting, type StageFactory } from "../stage.ts";
-import { bpdaOffset, toProbabilities } from "./probabilities.ts";
+import { bpda } from "../../engine/bpda.ts";
+import { toProbabilities } from "../../engine/outputs.ts";
 
 /** Bit depth on an audio model's log-mel map (its input range is [0, 32]). */
 export const SQUEEZE_AUDIO_BITS = 4;
@@ -88,11 +89,11 @@ export const SQUEEZE_DETECTOR: StageFactory = {
         }
         return { scores, details: { l1BitDepth: bitDepth, l1Median: median } };
       },
-      // BPDA: each squeezer's gradient is the identity (its copy is x plus a constant offset).
+      // BPDA (engine/bpda.ts): the squeezed copies forward, the identity backward.
       surrogateScore({ x }) {
         return tf.tidy(() => {
-          const doubled = tf.concat([x, x]);
-          const copies = doubled.add(bpdaOffset(doubled, squeezedCopies(x)));
+          const squeezed = squeezedCopies(x);
+          const copies = bpda((v) => tf.tensor(squeezed, v.shape))(tf.concat([x, x]));
           const p = probabilities(model.apply(x, { training: false }) as tf.Tensor);
           const q = probabilities(model.apply(copies, { training: false }) as tf.Tensor);
           const [reduced, smoothed] = tf.split(q, 2, 0);

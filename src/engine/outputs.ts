@@ -1,13 +1,13 @@
 /**
- * The model's class probabilities from its output, whatever that output is: a model whose last layer is a
- * softmax (as `targetFromModel` decides) outputs probabilities; any other outputs logits, passed through a
- * softmax here. Shared by the detectors that compare probabilities.
+ * What a classifier's output is and how to read it: a model whose last layer is a softmax outputs class
+ * probabilities, any other outputs logits. Shared by the attack targets, the detectors and the adaptive
+ * attacks, so that all of them decide it the same way.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 
-/** Whether the model's last layer is a softmax. */
+/** Whether the model's last layer is a softmax, i.e. it outputs probabilities rather than logits. */
 export function outputsProbabilities(model: tf.LayersModel): boolean {
   const last = model.layers[model.layers.length - 1];
   return (last?.getConfig() as { activation?: string }).activation === "softmax";
@@ -17,15 +17,6 @@ export function outputsProbabilities(model: tf.LayersModel): boolean {
 export function toProbabilities(model: tf.LayersModel): (scores: tf.Tensor) => tf.Tensor2D {
   const probs = outputsProbabilities(model);
   return (scores) => (probs ? scores.clone() : tf.softmax(scores)) as tf.Tensor2D;
-}
-
-/**
- * A constant tensor of `target - x` (shape of `x`): added to `x` it gives `target`'s values with the
- * identity as gradient, BPDA's stand-in (Athalye et al. 2018) for a step that has none.
- */
-export function bpdaOffset(x: tf.Tensor, target: Float32Array): tf.Tensor {
-  const values = x.dataSync() as Float32Array;
-  return tf.tensor(target.map((v, i) => v - values[i]), x.shape);
 }
 
 /**
