@@ -105,3 +105,11 @@ export function assertSurrogate(
   }
   return surrogate;
 }
+
+/** Scores `x` several times through one shared forward (which it then frees): a stage must hold no tensor of a call. */
+export function scoreRepeatedly(stage: DefenseStage, split: SplitModel, x: tf.Tensor, times = 3): void {
+  const f = forwardAtLayer(split, x);
+  const input = { x, forward: () => f, random: mulberry32(1) };
+  for (let r = 0; r < times; r++) stage.score!(input);
+  tf.dispose([f.layerOutput, f.scores, f.labels]);
+}

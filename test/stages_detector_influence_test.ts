@@ -3,10 +3,15 @@ import * as tf from "@tensorflow/tfjs";
 import { toTensor } from "../src/data/dataset.ts";
 import { buildProfile } from "../src/nip/calibrate.ts";
 import { forwardAtLayer, neuronInfluence } from "../src/nip/neurons.ts";
-import { mulberry32 } from "../src/random.ts";
 import { INFLUENCE_DETECTOR, INFLUENCE_FEATURES } from "../src/stages/detectors/influence.ts";
 import { nipFixture } from "./nip_fixture.ts";
-import { assertDetectsFgsm, assertSurrogate, mean, scoreBatch } from "./detectors_fixture.ts";
+import {
+  assertDetectsFgsm,
+  assertSurrogate,
+  mean,
+  scoreBatch,
+  scoreRepeatedly,
+} from "./detectors_fixture.ts";
 
 const fixture = await nipFixture();
 const { split } = fixture;
@@ -113,14 +118,7 @@ Deno.test("influence: fit, create, score and dispose leave no tensor behind; fit
   const again = INFLUENCE_DETECTOR.fit!({ split, profile }, benign);
   assert.deepEqual(again, state);
   const stage = INFLUENCE_DETECTOR.create({ split, profile, state: again });
-  const f = forwardAtLayer(split, x);
-  const input = { x, forward: () => f, random: mulberry32(1) };
-  stage.score!(input);
-  const runs = 10;
-  const start = performance.now();
-  for (let r = 0; r < runs; r++) stage.score!(input);
-  console.log(`influence: ${((performance.now() - start) / runs).toFixed(1)} ms per batch of 64`);
-  tf.dispose([f.layerOutput, f.scores, f.labels]);
+  scoreRepeatedly(stage, split, x);
   stage.dispose();
   assert.equal(tf.memory().numTensors, baseline);
   x.dispose();
