@@ -43,10 +43,9 @@ Deno.test("Fisher's statistic and Bonferroni's p-value on hand-computed cases", 
 
 Deno.test("the smoothed -ln p follows the conformal one, grows with the score and keeps growing past the largest", () => {
   const calibration = sortedAscending(Float32Array.from({ length: 200 }, (_, i) => i / 10));
-  const tensor = tf.tensor1d(calibration);
   const probes = [-5, 0.55, 5.05, 10.05, 15.05, 19.85, 25, 30];
   const scores = tf.tensor1d(probes);
-  const smooth = smoothNegLogPValue(calibration, tensor, scores);
+  const smooth = smoothNegLogPValue(calibration, scores);
   const values = Array.from(smooth.dataSync());
   const exact = Array.from(conformalPValues(calibration, probes), (p) => -Math.log(p));
   // Inside the calibration range, between calibration points, the two agree to a few hundredths (at the
@@ -57,12 +56,12 @@ Deno.test("the smoothed -ln p follows the conformal one, grows with the score an
   for (let i = 1; i < values.length; i++) assert.ok(values[i] > values[i - 1], `increasing at ${probes[i]}`);
   // Past the largest (19.9), one unit of -ln p per 5-95% spread (18.9 - 0.9 = 18).
   assert.ok(Math.abs(values[7] - values[6] - 5 / 18) < 1e-3, `${values[7] - values[6]}`);
-  const gradient = tf.grad((s: tf.Tensor) => smoothNegLogPValue(calibration, tensor, s as tf.Tensor1D).sum())(
+  const gradient = tf.grad((s: tf.Tensor) => smoothNegLogPValue(calibration, s as tf.Tensor1D).sum())(
     scores,
   );
   assert.ok(
     Array.from(gradient.dataSync()).slice(1).every((g) => g > 0),
     "positive gradient past the lowest",
   );
-  tf.dispose([tensor, scores, smooth, gradient]);
+  tf.dispose([scores, smooth, gradient]);
 });

@@ -70,19 +70,16 @@ export function minPStatistic(pValues: readonly Float32Array[]): Float32Array {
  * `[cal >= s]` becomes `sigmoid((cal - s) / tau)` with `tau` a hundredth of the calibration scores' 5-95%
  * spread, and above the largest calibration score, where every count is 0 and the p-value is flat, `-ln p`
  * keeps growing by one per spread so that the gradient still points back into the benign range.
- * Returns a new tensor [n]; `calibration` is the ascending scores as a tensor [m].
+ * Returns a new tensor [n].
  */
-export function smoothNegLogPValue(
-  sortedCalibration: Float32Array,
-  calibration: tf.Tensor1D,
-  scores: tf.Tensor1D,
-): tf.Tensor1D {
+export function smoothNegLogPValue(sortedCalibration: Float32Array, scores: tf.Tensor1D): tf.Tensor1D {
   const m = sortedCalibration.length;
   const quantile = (q: number) => sortedCalibration[Math.min(m - 1, Math.floor(q * (m - 1)))];
   const spread = Math.max(quantile(0.95) - quantile(0.05), 1e-6);
   const largest = sortedCalibration[m - 1];
   return tf.tidy(() => {
-    const counts = tf.sigmoid(calibration.expandDims(0).sub(scores.expandDims(1)).div(spread / 100)).sum(1);
+    const calibration = tf.tensor2d(sortedCalibration, [1, m]);
+    const counts = tf.sigmoid(calibration.sub(scores.expandDims(1)).div(spread / 100)).sum(1);
     const p = counts.add(1).div(m + 1);
     return p.log().neg().add(scores.sub(largest).relu().div(spread)) as tf.Tensor1D;
   });

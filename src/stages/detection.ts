@@ -146,8 +146,6 @@ export function detectionStage(members: DefenseStage[], states: Record<string, S
       heldOut: state.arrays.heldOut as Float32Array,
     };
   });
-  const calibrationTensors = calibration.map((c) => tf.tensor1d(c.reference));
-  const heldOutTensor = tf.tensor1d(heldOut);
   return {
     name: DETECTION,
     description: `detection: ${members.map((m) => m.name).join(", ")} combined by the ${rule} rule, ` +
@@ -179,17 +177,12 @@ export function detectionStage(members: DefenseStage[], states: Record<string, S
           if (!member.surrogateScore) {
             throw new RangeError(`detector "${member.name}" has no differentiable surrogate`);
           }
-          return smoothNegLogPValue(
-            calibration[j].reference,
-            calibrationTensors[j],
-            member.surrogateScore(input),
-          );
+          return smoothNegLogPValue(calibration[j].reference, member.surrogateScore(input));
         });
-        return smoothNegLogPValue(heldOut, heldOutTensor, SURROGATE_COMBINATIONS[rule](negLogP));
+        return smoothNegLogPValue(heldOut, SURROGATE_COMBINATIONS[rule](negLogP));
       });
     },
     dispose() {
-      tf.dispose([...calibrationTensors, heldOutTensor]);
       members.forEach((m) => m.dispose());
     },
   };
