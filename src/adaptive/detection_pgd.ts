@@ -52,17 +52,21 @@ export interface DetectionPgdResult {
   evaded: Uint8Array;
 }
 
-/** The deployed decision on a batch: labels and whether each example is flagged. */
+/**
+ * The deployed decision on a batch: the model's labels and scores (row-major [n, classes]) as the pipeline
+ * saw them, and whether each example is flagged at the pipeline's alpha.
+ */
 export function deployedDecision(
   pipeline: DefensePipeline,
   x: tf.Tensor,
   seed: number,
-): { labels: Int32Array; flagged: Uint8Array } {
+): { labels: Int32Array; scores: Float32Array; flagged: Uint8Array } {
   const outcome = pipeline.run(x, { verdictAfter: false, transforms: false, seed });
   outcome.defended.dispose();
   if (!outcome.pValue) throw new RangeError(`pipeline ${pipeline.name} has no detection stage`);
   return {
     labels: outcome.labelsBefore,
+    scores: outcome.scoresBefore,
     flagged: Uint8Array.from(outcome.pValue, (p) => (p <= pipeline.alpha ? 1 : 0)),
   };
 }

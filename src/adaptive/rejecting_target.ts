@@ -19,6 +19,7 @@ import type { AttackTarget } from "../attacks/types.ts";
 import { mulberry32 } from "../random.ts";
 import { outputsProbabilities } from "../engine/outputs.ts";
 import type { DefensePipeline } from "../stages/pipeline.ts";
+import { deployedDecision } from "./detection_pgd.ts";
 
 /** Slack on the L_inf match, for float rounding after clipping. */
 const MATCH_SLACK = 1e-5;
@@ -69,19 +70,13 @@ export function rejectingTarget(
   let rejected = 0;
   return {
     scores(x: tf.Tensor): tf.Tensor2D {
-      const outcome = pipeline.run(x, {
-        verdictAfter: false,
-        transforms: false,
-        seed: Math.floor(random() * 2 ** 31),
-      });
-      outcome.defended.dispose();
-      if (!outcome.pValue) throw new RangeError(`pipeline ${pipeline.name} has no detection stage`);
+      const decision = deployedDecision(pipeline, x, Math.floor(random() * 2 ** 31));
       const rows = x.shape[0];
-      const classes = outcome.scoresBefore.length / rows;
-      const scores = Float32Array.from(outcome.scoresBefore);
+      const classes = decision.scores.length / rows;
+      const scores = Float32Array.from(decision.scores);
       const values = x.dataSync() as Float32Array;
       for (let i = 0; i < rows; i++) {
-        if (outcome.pValue[i] > pipeline.alpha) continue;
+        if (decision.flagged[i] === 0) continue;
         const original = n === 1
           ? 0
           : matchRow(values.subarray(i * d, (i + 1) * d), source, d, epsilon + MATCH_SLACK);
