@@ -9,8 +9,8 @@
  * distance: every query of an L_inf attack of radius `epsilon` lies within `epsilon` of its original, and
  * the constructor checks that the originals are more than `2 * epsilon` apart, which makes the match
  * unique. With one original every query is its own, whatever its distance: attacks that search far from
- * the input (Boundary, from a blended-noise start) run one example at a time. The true labels are the attacker's knowledge, used to encode its failure; the pipeline never
- * sees them.
+ * the input (Boundary, from a blended-noise start) run one example at a time. The true labels are the
+ * attacker's knowledge, used to encode its failure; the pipeline never sees them.
  *
  * @module
  */
