@@ -134,3 +134,16 @@ Deno.test("the detect stage gives the combined p-value and each member's; benign
   tf.dispose([test, attack.adversarial]);
   pipeline.dispose();
 });
+
+Deno.test("the detection's surrogate names a member that has no differentiable surrogate", () => {
+  const states = calibrateDetection(members, { split: fixture.split, profile }, sets);
+  const built = members.map((m) => m.create({ split: fixture.split, state: states[m.name] }));
+  const stage = detectionStage(built, states);
+  const test = toTensor(fixture.test, 0, 4);
+  assert.throws(
+    () => stage.surrogateScore!({ x: test, forward: () => assert.fail("unused"), random: () => 0.5 }),
+    /detector "confidence" has no differentiable surrogate/,
+  );
+  test.dispose();
+  stage.dispose();
+});
