@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { clopperPearson } from "../src/eval/binomial.ts";
+import { clopperPearson } from "../src/stats/binomial.ts";
 import * as tf from "@tensorflow/tfjs";
 import {
   bonferroni,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { toTensor } from "../src/data/dataset.ts";
 import { getAttack, misclassification, targetFromModel } from "../src/attacks/mod.ts";
-import { clopperPearson } from "../src/eval/binomial.ts";
+import { clopperPearson } from "../src/stats/binomial.ts";
 import { buildProfile } from "../src/nip/calibrate.ts";
 import { neuronOutputs } from "../src/nip/neurons.ts";
 import type { NipProfile } from "../src/nip/profile.ts";

@@ -18,6 +18,7 @@
  *   deno task eval --data fsdd [--n 120] [--defenses nip,ds,rc,mc,qtz,ss,cbdr]
  *     [--attacks spectrogram:fgsm:2,waveform:pgd-linf:4]   the speaker model (models/fsdd-speaker) on FSDD
  *     validation clips; each attack names its domain and budget (dB on the map, 16-bit steps on the wave)
+ *   deno task eval --certify [...]   certified robustness of randomized smoothing (`eval_certify.ts`)
  *
  * Defenses separated by commas are compared side by side; stages joined by `+` run as one pipeline
  * (`ss+nip`).
@@ -57,6 +58,7 @@ import { buildPipelines, parseDefenseList, stageFactory } from "../stages/regist
 import type { StageSettings } from "../stages/stage.ts";
 import { choiceFlag, listFlag, numberFlag, parseFlags, runMain, settingsFlag, UsageError } from "./args.ts";
 import { loadNamedDataset } from "./datasets.ts";
+import { certifyMain } from "./eval_certify.ts";
 import { createProgress } from "./progress.ts";
 
 /** The committed speaker model, evaluated with `--data fsdd`. */
@@ -306,4 +308,4 @@ async function main(): Promise<void> {
   console.log(`written: ${join(out, "eval.json")}, ${join(out, "eval.md")}`);
 }
 
-if (import.meta.main) await runMain(main);
+if (import.meta.main) await runMain(Deno.args.includes("--certify") ? certifyMain : main);

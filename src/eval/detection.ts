@@ -11,7 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { DefensePipeline } from "../stages/pipeline.ts";
 import { mulberry32 } from "../random.ts";
-import { clopperPearson } from "./binomial.ts";
+import { clopperPearson } from "../stats/binomial.ts";
 import type { Corruption } from "./corruptions.ts";
 import { concatArrays } from "../arrays.ts";
 import { agreement } from "./controls.ts";

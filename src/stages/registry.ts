@@ -12,6 +12,7 @@ import { DETECTION, detectionMembers, detectionStage } from "./detection.ts";
 import { DETECTORS } from "./detectors/mod.ts";
 import { NIP } from "./nip.ts";
 import { DefensePipeline } from "./pipeline.ts";
+import { SMOOTHING_FACTORY } from "./smoothing.ts";
 import type { Policy } from "./policy.ts";
 import type { DefenseStage, StageFactory, StageModality, StageSettings } from "./stage.ts";
 
@@ -51,6 +52,7 @@ export const STAGES: readonly StageFactory[] = [
   ...AUDIO_BASELINES,
   ...DETECTORS,
   DETECTION_FACTORY as StageFactory,
+  SMOOTHING_FACTORY,
 ];
 
 /**

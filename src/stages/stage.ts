@@ -10,6 +10,7 @@ import type * as tf from "@tensorflow/tfjs";
 import type { LayerForward } from "../nip/neurons.ts";
 import type { ProfileStageState } from "../nip/profile.ts";
 import type { SplitModel } from "../nip/types.ts";
+import type { Certificate } from "../smoothing/cohen.ts";
 
 /** What a stage does with a batch. */
 export type StageRole = "transform" | "score" | "answer";
@@ -37,6 +38,14 @@ export interface StageInput {
   forward(): LayerForward;
   /** Seeded uniforms in [0, 1) for randomised stages. */
   readonly random: () => number;
+}
+
+/** What a certificate is asked for: selection and estimation samples, the failure probability, the seed. */
+export interface CertifyRequest {
+  n0: number;
+  n: number;
+  alpha: number;
+  seed: number;
 }
 
 /** Output of a transform: the new batch (the stage's own tensor, handed to the pipeline) and details. */
@@ -103,6 +112,17 @@ export interface DefenseStage {
   surrogateScore?(input: StageInput): tf.Tensor1D;
   /** `answer` role. */
   answer?(input: StageInput): AnswerOutput;
+  /**
+   * `answer` role, for stages whose answer carries a guarantee (randomized smoothing): one certificate
+   * per example of `x`, from fresh samples drawn with `request.seed`.
+   */
+  certify?(x: tf.Tensor, request: CertifyRequest): Certificate[];
+  /**
+   * `answer` role with a randomised base classifier, for adaptive attacks with EOT: the class
+   * probabilities of one random draw of the base classifier on each example of `x`, differentiable in
+   * `x`. Runs inside the caller's gradient tape; returns a new tensor.
+   */
+  sampleProbabilities?(x: tf.Tensor, random: () => number): tf.Tensor2D;
   /**
    * The stage's own control, when it makes a choice that can be randomised: the same stage with that
    * choice drawn at random (NIP: a random candidate instead of the matched one). Reports show it beside

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { betaQuantile, clopperPearson, lnGamma, regularizedBeta } from "../src/eval/binomial.ts";
+import { betaQuantile, clopperPearson, lnGamma, regularizedBeta } from "../src/stats/binomial.ts";
 
 Deno.test("lnGamma matches factorials and Gamma(1/2) = sqrt(pi)", () => {
   for (
