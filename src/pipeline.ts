@@ -13,10 +13,10 @@ import { splitModel } from "./engine/split.ts";
 import type { NipProfile } from "./nip/profile.ts";
 import type { SplitModel } from "./nip/types.ts";
 import { loadProfile } from "./profile_io.ts";
-import type { DefensePipeline } from "./stages/pipeline.ts";
+import { DefensePipeline } from "./stages/pipeline.ts";
 import { DETECTION } from "./stages/detection.ts";
 import type { Policy } from "./stages/policy.ts";
-import { buildPipelines } from "./stages/registry.ts";
+import { buildStages } from "./stages/registry.ts";
 import type { StageModality, StageSettings } from "./stages/stage.ts";
 
 /** The embedded default model directory. */
@@ -41,6 +41,8 @@ export interface Pipeline {
   /** Name of the model directory, e.g. "fashion-lenet". */
   modelName: string;
   modelHash: string;
+  /** The settings per stage name the pipeline was built with (the server builds its certifier with them). */
+  overrides?: Record<string, StageSettings>;
 }
 
 /** Options of {@link loadPipeline}. */
@@ -53,7 +55,10 @@ export interface PipelineOptions {
    * profile has detector calibration, else NIP alone.
    */
   defenses?: readonly string[] | "auto";
-  /** The policy the pipeline carries; "auto" (default): `flag` when it detects, else `defend`. */
+  /**
+   * The policy the pipeline carries; "auto" (default): `flag` when it detects, else `smoothed` when a stage
+   * answers (smoothing), else `defend`.
+   */
   policy?: Policy | "auto";
   /** The alpha inputs are flagged at (default 0.05). */
   alpha?: number;
@@ -94,17 +99,26 @@ export async function loadPipeline(options: PipelineOptions = {}): Promise<Pipel
   const names = options.defenses === "auto"
     ? (profile.stages?.[DETECTION] ? [DETECTION, ...DEFAULT_DEFENSES] : DEFAULT_DEFENSES)
     : options.defenses ?? DEFAULT_DEFENSES;
+  const stages = buildStages(names, { split, profile, modality, overrides: options.overrides });
   const detects = names.includes(DETECTION);
+  const answers = stages.some((stage) => stage.role === "answer");
   const policy = options.policy === undefined || options.policy === "auto"
-    ? (detects ? "flag" : "defend")
+    ? (detects ? "flag" : answers ? "smoothed" : "defend")
     : options.policy;
-  const [defense] = buildPipelines([[...names]], {
+  let defense: DefensePipeline;
+  try {
+    defense = new DefensePipeline(split, stages, policy, options.alpha);
+  } catch (error) {
+    stages.forEach((stage) => stage.dispose());
+    throw error;
+  }
+  return {
     split,
     profile,
     modality,
+    defense,
+    modelName: basename(modelDir),
+    modelHash: hash,
     overrides: options.overrides,
-    policy,
-    alpha: options.alpha,
-  });
-  return { split, profile, modality, defense, modelName: basename(modelDir), modelHash: hash };
+  };
 }

@@ -5,7 +5,9 @@ import { buildProfile } from "../src/nip/calibrate.ts";
 import {
   buildPipelines,
   buildStages,
+  certifyingStage,
   parseDefenseList,
+  parseStageSettings,
   stageFactory,
   stageNames,
   STAGES,
@@ -23,10 +25,12 @@ Deno.test("every stage is registered once, NIP first, with the modalities it ser
   const names = STAGES.map((s) => s.name);
   assert.deepEqual(names, [
     ..."nip ss cbdr jc tvm fdistill ds rc mc qtz".split(" "),
-    ..."influence nip-response squeeze mahalanobis input-mahalanobis knn detect".split(" "),
+    ..."influence nip-response squeeze mahalanobis input-mahalanobis knn detect smooth".split(" "),
   ]);
   assert.equal(new Set(names).size, names.length);
-  const detection = "influence nip-response squeeze mahalanobis input-mahalanobis knn detect".split(" ");
+  const detection = "influence nip-response squeeze mahalanobis input-mahalanobis knn detect smooth".split(
+    " ",
+  );
   assert.deepEqual(stageNames("image"), ["nip", "ss", "cbdr", "jc", "tvm", "fdistill", ...detection]);
   assert.deepEqual(stageNames("audio"), ["nip", "ss", "cbdr", "ds", "rc", "mc", "qtz", ...detection]);
   assert.equal(stageFactory("JC").name, "jc");
@@ -85,4 +89,30 @@ Deno.test("a defense list: commas separate defenses, + chains stages into one pi
     /"nip" appears twice/,
   );
   assert.equal(tf.memory().numTensors, before, "a failed build frees what it built");
+});
+
+Deno.test("stage settings are read from stage.setting=value lists, numbers where they parse", () => {
+  assert.deepEqual(
+    parseStageSettings("smooth.sigma=0.5, smooth.predict-n=200,smooth.denoiser=mse,nip.strength=1"),
+    {
+      smooth: { sigma: 0.5, "predict-n": 200, denoiser: "mse" },
+      nip: { strength: 1 },
+    },
+  );
+  assert.throws(() => parseStageSettings("sigma=0.5"), /expected stage.setting=value, got "sigma=0.5"/);
+  assert.throws(() => parseStageSettings(" , "), /expected stage.setting=value/);
+});
+
+Deno.test("the certifying stage is randomized smoothing with the deployment's settings for it", () => {
+  const stage = certifyingStage({
+    split: fixture.split,
+    modality: "image",
+    overrides: { smooth: { sigma: 0.5, n: 300 } },
+  });
+  assert.equal(stage.name, "smooth");
+  assert.equal(stage.role, "answer");
+  assert.equal(stage.settings.sigma, 0.5);
+  assert.equal(stage.settings.n, 300);
+  assert.equal(stage.settings.denoiser, "none", "a profile without denoisers smooths the bare model");
+  stage.dispose();
 });

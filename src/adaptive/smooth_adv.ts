@@ -43,7 +43,8 @@ export function smoothAdv(
   const random = mulberry32(options.seed ?? 1);
   const b = x.shape[0];
   const stepSize = (2 * epsilon) / steps;
-  const target = tf.oneHot(tf.tensor1d(labels, "int32"), classesOf(stage, x)).toFloat();
+  const classes = classesOf(stage, x);
+  const target = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, "int32"), classes).toFloat());
   const loss = (candidate: tf.Tensor) => {
     const tiled = tf.concat(Array.from({ length: samples }, () => candidate));
     const probabilities = stage.sampleProbabilities!(tiled, random);

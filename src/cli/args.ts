@@ -4,6 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { parseStageSettings } from "../stages/registry.ts";
 
 /** A command-line mistake; the task prints the message and exits with status 2. */
 export class UsageError extends Error {
@@ -61,14 +62,12 @@ export function settingsFlag(
   flag = "settings",
   what = "stage",
 ): Record<string, Record<string, number | string>> {
-  const settings: Record<string, Record<string, number | string>> = {};
-  for (const item of listFlag(flag, value)) {
-    const match = /^([a-z0-9-]+)\.([A-Za-z0-9]+)=(.+)$/.exec(item);
-    if (!match) throw new UsageError(`--${flag}: expected ${what}.setting=value, got "${item}"`);
-    const number = Number(match[3]);
-    (settings[match[1]] ??= {})[match[2]] = Number.isFinite(number) ? number : match[3];
+  listFlag(flag, value);
+  try {
+    return parseStageSettings(value);
+  } catch (error) {
+    throw new UsageError(`--${flag}: ${(error as Error).message.replace("stage.", `${what}.`)}`);
   }
-  return settings;
 }
 
 /** Runs a task's main function: usage errors and other failures print one clear line and set the exit code. */

@@ -75,6 +75,11 @@ export class DefenseClient {
     return this.#unary("Predict", request, options);
   }
 
+  /** `Certify` (randomized smoothing's certificates). */
+  certify(request: Message, options: CallOptions = {}): Promise<Message> {
+    return this.#unary("Certify", request, options);
+  }
+
   /** `Describe`. */
   describe(request: Message = {}, options: CallOptions = {}): Promise<Message> {
     return this.#unary("Describe", request, options);

@@ -6,6 +6,7 @@
  * @module
  */
 import { POLICIES, type Policy } from "../stages/policy.ts";
+import { parseStageSettings } from "../stages/registry.ts";
 import { BACKEND_NAMES, type BackendName } from "../engine/backend.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 
@@ -32,6 +33,11 @@ export interface SidecarConfig {
    * "detect+nip" when the profile has detector calibration, else "nip".
    */
   defense: string;
+  /**
+   * Settings per stage, `stage.setting=value,...` (e.g. `smooth.sigma=0.5,smooth.n=10000`); they apply to
+   * the pipeline's stages and to the stage that answers Certify. Empty: each stage's defaults.
+   */
+  stageSettings: string;
   /** What is done with the detection's verdict; "auto": "flag" with a detection stage, else "defend". */
   policy: "auto" | Policy;
   /** An input is flagged when the detection's p-value is <= alpha. */
@@ -84,6 +90,7 @@ export function defaultConfig(): SidecarConfig {
     modelDir: "models/fashion-lenet",
     profileDir: "",
     defense: "auto",
+    stageSettings: "",
     policy: "auto",
     alpha: 0.05,
     backend: "wasm",
@@ -151,11 +158,18 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "defense stages joined by + in order, e.g. nip or detect+nip; auto: detect+nip when calibrated",
   },
   {
+    path: "stageSettings",
+    flag: "stage-settings",
+    env: "NIP_STAGE_SETTINGS",
+    kind: str,
+    help: "stage settings, e.g. smooth.sigma=0.5,smooth.n=10000 (also Certify's)",
+  },
+  {
     path: "policy",
     flag: "policy",
     env: "NIP_POLICY",
     kind: { oneOf: ["auto", ...POLICIES] },
-    help: "what the detection's verdict does: defend, detect, flag, reject, defend-if-flagged; auto: flag",
+    help: "defend, detect, flag, reject, defend-if-flagged, smoothed, smoothed-reject; auto: by the stages",
   },
   { path: "alpha", flag: "alpha", env: "NIP_ALPHA", kind: "fraction", help: "flag when p-value <= alpha" },
   {
@@ -578,6 +592,13 @@ export function validateConfig(c: SidecarConfig): void {
   }
   if (c.defense.split("+").some((name) => !/^[a-z0-9-]+$/.test(name.trim()))) {
     throw new ConfigError(`defense: "${c.defense}" must be stage names joined by + (e.g. nip or jc+nip)`);
+  }
+  if (c.stageSettings !== "") {
+    try {
+      parseStageSettings(c.stageSettings);
+    } catch (error) {
+      throw new ConfigError(`stageSettings: ${(error as Error).message}`);
+    }
   }
   if (c.profileDir === "") c.profileDir = `${c.modelDir.replace(/\/$/, "")}/profile`;
 }

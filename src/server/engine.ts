@@ -6,8 +6,12 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { DefenseOutcome, NipSettings, SplitModel } from "../nip/types.ts";
+import { modalityOf } from "../pipeline.ts";
+import type { Certificate, CertifyRequest } from "../smoothing/cohen.ts";
 import type { DefensePipeline, FrontEnd, PipelineOutcome } from "../stages/pipeline.ts";
 import type { Policy } from "../stages/policy.ts";
+import { certifyingStage } from "../stages/registry.ts";
+import type { DefenseStage, StageSettings, StageState } from "../stages/stage.ts";
 
 /**
  * What the server needs of a loaded pipeline (the shape of `Pipeline` from `src/pipeline.ts`, kept
@@ -15,10 +19,18 @@ import type { Policy } from "../stages/policy.ts";
  */
 export interface PipelineLike {
   split: SplitModel;
-  profile: { settings: NipSettings; candidateCount: number; layerName: string; modelHash: string };
+  profile: {
+    settings: NipSettings;
+    candidateCount: number;
+    layerName: string;
+    modelHash: string;
+    stages?: Record<string, StageState>;
+  };
   /** The defense pipeline in force. */
   defense: DefensePipeline;
   modelName: string;
+  /** Settings per stage name (also those of the stage that answers Certify). */
+  overrides?: Record<string, StageSettings>;
 }
 
 /** Verdicts of a batch before defense. */
@@ -38,6 +50,8 @@ export interface DefendBatch extends Omit<DefenseOutcome, "defended"> {
   defended: Float32Array;
   /** The detection, when the pipeline has one: its combined p-value per example and each detector's. */
   detection?: BatchDetection;
+  /** A stage answered (smoothing): `labelsAfter` are its labels (-1 = abstained), even untransformed. */
+  answered?: boolean;
 }
 
 /** The detection stage's verdict on a batch, as plain arrays. */
@@ -79,6 +93,18 @@ export interface ModelDescription {
   detectors: string[];
   /** The alpha inputs are flagged at; 0 without detection. */
   detectionAlpha: number;
+  /** The stage that answers Certify. */
+  certifier: StageDescription;
+}
+
+function describeStage(stage: DefenseStage): StageDescription {
+  return {
+    name: stage.name,
+    role: stage.role,
+    domain: stage.domain,
+    description: stage.description,
+    settings: Object.fromEntries(Object.entries(stage.settings).map(([k, v]) => [k, String(v)])),
+  };
 }
 
 /** The detection stage's details (`pValue`, `<detector>.score`, `<detector>.pValue`) as a {@link BatchDetection}. */
@@ -103,6 +129,9 @@ export class ServingEngine {
   readonly numClasses: number;
   readonly #pipeline: PipelineLike;
   readonly #frontEnd?: FrontEnd;
+  /** The stage that answers Certify: the pipeline's own when it certifies, else one built for it. */
+  readonly #certifier: DefenseStage;
+  readonly #ownsCertifier: boolean;
 
   /** `frontEnd`: raw signals -> model inputs, for pipelines with stages on raw signals (audio models). */
   constructor(pipeline: PipelineLike, frontEnd?: FrontEnd) {
@@ -117,6 +146,42 @@ export class ServingEngine {
     this.inputRange = [pipeline.split.inputRange[0], pipeline.split.inputRange[1]];
     const out = pipeline.split.model.outputs[0].shape;
     this.numClasses = Number(out[out.length - 1]);
+    const own = pipeline.defense.stages.find((stage) => stage.certify !== undefined);
+    this.#ownsCertifier = own === undefined;
+    this.#certifier = own ?? certifyingStage({
+      split: pipeline.split,
+      profile: pipeline.profile as Parameters<typeof certifyingStage>[0]["profile"],
+      modality: modalityOf(pipeline.split),
+      overrides: pipeline.overrides,
+    });
+  }
+
+  /** The certifier's settings (sigma, denoiser, n0, n, alpha), as numbers and text. */
+  get certifierSettings(): StageSettings {
+    return this.#certifier.settings;
+  }
+
+  /**
+   * Certificates for `n` examples (randomized smoothing; seeded by `request.seed`). Runs on the calling
+   * thread: its cost is (n0 + n) forwards per example, bounded by the stage's limits.
+   */
+  certify(rows: Float32Array, n: number, request: CertifyRequest): Certificate[] {
+    const x = tf.tensor4d(rows, [n, ...this.inputShape]);
+    try {
+      return this.#certifier.certify!(x, request);
+    } finally {
+      x.dispose();
+    }
+  }
+
+  /** Frees the certifier when the engine built it (the pipeline's stages belong to the pipeline). */
+  dispose(): void {
+    if (this.#ownsCertifier) this.#certifier.dispose();
+  }
+
+  /** Whether a stage of the pipeline answers for the model (smoothing), as the smoothed policies need. */
+  get answers(): boolean {
+    return this.#pipeline.defense.stages.some((stage) => stage.role === "answer");
   }
 
   /** The detectors of the pipeline's detection stage; empty without one. */
@@ -187,6 +252,7 @@ export class ServingEngine {
         labelsAfter: outcome.labelsAfter ?? new Int32Array(0),
         scoresBefore: outcome.scoresBefore,
         scoresAfter: outcome.scoresAfter ?? new Float32Array(0),
+        answered: defense.stages.some((stage) => stage.role === "answer"),
         candidateIndex: Int32Array.from(matching?.candidateIndex ?? new Int32Array(n).fill(-1)),
         similarity: Float32Array.from(matching?.similarity ?? new Float32Array(n).fill(NaN)),
       };
@@ -225,16 +291,11 @@ export class ServingEngine {
       alpha: Number(nipSettings?.strength ?? p.profile.settings.alpha),
       modelHash: p.profile.modelHash,
       backend: tf.getBackend(),
-      stages: p.defense.stages.map((stage) => ({
-        name: stage.name,
-        role: stage.role,
-        domain: stage.domain,
-        description: stage.description,
-        settings: Object.fromEntries(Object.entries(stage.settings).map(([k, v]) => [k, String(v)])),
-      })),
+      stages: p.defense.stages.map(describeStage),
       policy: p.defense.policy,
       detectors: this.detectors,
       detectionAlpha: this.detectors.length > 0 ? p.defense.alpha : 0,
+      certifier: describeStage(this.#certifier),
     };
   }
 }

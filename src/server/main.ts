@@ -9,6 +9,7 @@
  */
 import { audioFrontEnd } from "../../audio/baselines/index.ts";
 import { loadPipeline } from "../pipeline.ts";
+import { parseStageSettings } from "../stages/registry.ts";
 import { createSpeakerFrontEnd, resolveModality } from "./audio.ts";
 import { ConfigError, helpText, loadConfig } from "./config.ts";
 import { ServingEngine } from "./engine.ts";
@@ -41,6 +42,7 @@ if (import.meta.main) {
       defenses: config.defense === "auto" ? "auto" : config.defense.split("+").map((s) => s.trim()),
       policy: config.policy,
       alpha: config.alpha,
+      overrides: config.stageSettings === "" ? undefined : parseStageSettings(config.stageSettings),
     });
     const engine = new ServingEngine(pipeline, pipeline.modality === "audio" ? audioFrontEnd : undefined);
     const modality = resolveModality(config.modality, engine);

@@ -124,11 +124,15 @@ export class SidecarMetrics {
   );
   readonly flagged = new Counter(
     "nip_flagged_total",
-    "Examples whose detection p-value was <= alpha, by detector (`combined` is the one that decides).",
+    "Flagged examples, by detector whose p-value was <= alpha (`combined` decides; `smoothing`: disagreement).",
   );
   readonly rejected = new Counter(
     "nip_rejected_total",
-    "Examples answered with a rejection (policy reject), by detector whose p-value was <= alpha.",
+    "Examples answered with a rejection (policies reject, smoothed-reject), by detector (or `smoothing`).",
+  );
+  readonly certified = new Counter(
+    "nip_certified_total",
+    "Examples answered by Certify, by outcome (certified, abstained).",
   );
   readonly upstreamErrors = new Counter("nip_upstream_errors_total", "Failed upstream calls by status code.");
   readonly upstreamLatency = new Histogram(
@@ -153,6 +157,7 @@ export class SidecarMetrics {
       this.labelFlips,
       this.flagged,
       this.rejected,
+      this.certified,
       this.upstreamErrors,
       this.upstreamLatency,
       ...this.#gauges,

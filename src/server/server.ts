@@ -17,7 +17,7 @@ import type { ServingEngine } from "./engine.ts";
 import { statusName, toStatus } from "./errors.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { type MetricsServer, serveMetrics, SidecarMetrics } from "./metrics.ts";
-import { DefenseServiceCore, type RequestMessage } from "./service.ts";
+import { type CertifyMessage, DefenseServiceCore, type RequestMessage } from "./service.ts";
 import { startTlsTerminator, type TlsTerminator } from "./tls_terminator.ts";
 
 /** Fully qualified name of the defense service. */
@@ -171,6 +171,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     Classify: unary<RequestMessage>("Classify", (r, d) => core.classify(r, d)),
     Predict: unary<RequestMessage>("Predict", (r) => core.predict(r)),
     Describe: unary<{ model?: string }>("Describe", (r) => core.describe(r)),
+    Certify: unary<CertifyMessage>("Certify", (r) => core.certify(r)),
     DefendStream: stream("DefendStream", (r) => core.defend(r)),
     ClassifyStream: stream("ClassifyStream", (r, d) => core.classify(r, d)),
   });

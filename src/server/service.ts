@@ -14,7 +14,16 @@ import { readsAudioFeatures } from "../../audio/config.ts";
 import { type BatchInfo, DynamicBatcher } from "./batcher.ts";
 import type { SidecarConfig } from "./config.ts";
 import type { BatchDetection, DefendBatch, PredictBatch, ServingEngine } from "./engine.ts";
-import { decide, type Decision, needsDetection, POLICIES, type Policy } from "../stages/policy.ts";
+import {
+  decide,
+  type Decision,
+  needsAnswer,
+  needsDetection,
+  POLICIES,
+  type Policy,
+} from "../stages/policy.ts";
+import { applyPolicy, type SmoothedCheck, smoothedChecks } from "./verdict_policy.ts";
+import { checkCertifyRequest } from "../smoothing/cohen.ts";
 import { invalidArgument, StatusError } from "./errors.ts";
 import { type DecodedInput, decodeInput, type InputMessage } from "./input.ts";
 import type { SidecarMetrics } from "./metrics.ts";
@@ -30,6 +39,20 @@ export interface RequestMessage {
   /** `POLICY_*`: overrides the deployment's policy. */
   policy?: string;
 }
+
+/** `CertifyRequest` as loaded (zeros mean the deployment's settings). */
+export interface CertifyMessage {
+  model?: string;
+  input?: InputMessage | null;
+  sigma?: number;
+  n0?: number;
+  n?: number;
+  alpha?: number;
+  seed?: number;
+}
+
+/** Most noisy forwards one Certify request may ask for, over all its examples. */
+export const CERTIFY_MAX_FORWARDS = 1_000_000;
 
 /** A Defend request in the batch queue: its examples, whether it wants the verdict after, its policy. */
 interface DefendItem extends DecodedInput {
@@ -47,8 +70,10 @@ interface ClassifyResult {
   defended: DefendBatch;
   /** The policy's decision per example. */
   decisions: Decision[];
-  /** One per example; a placeholder (label -1) for an example that was not forwarded. */
+  /** One per example; a placeholder (label -1) for an example that was not forwarded or was withheld. */
   answers: UpstreamAnswer[];
+  /** The smoothed policies: each example's answer checked against the smoothed classifier. */
+  checks?: SmoothedCheck[];
   upstreamMs: number;
   /** The defended WAV that was forwarded (WAV payload only), and the time its resynthesis took. */
   wav?: Uint8Array;
@@ -102,37 +127,6 @@ function sliceDetection(detection: BatchDetection, start: number, n: number): Ba
   };
 }
 
-/**
- * One request's share of a defended batch under its policy: an example the policy does not transform keeps
- * its input rows and gets the verdict before as its verdict after.
- */
-function applyPolicy(
-  batch: DefendBatch,
-  input: Float32Array,
-  policy: Policy,
-  alpha: number,
-  size: number,
-  classes: number,
-): { batch: DefendBatch; decisions: Decision[] } {
-  const n = batch.labelsBefore.length;
-  const decisions = Array.from(
-    { length: n },
-    (_, i) => decide(policy, (batch.detection?.pValue[i] ?? 1) <= alpha),
-  );
-  if (decisions.every((d) => d.transform)) return { batch, decisions };
-  const defended = Float32Array.from(batch.defended);
-  const labelsAfter = Int32Array.from(batch.labelsAfter);
-  const scoresAfter = Float32Array.from(batch.scoresAfter);
-  decisions.forEach((d, i) => {
-    if (d.transform) return;
-    defended.set(input.subarray(i * size, (i + 1) * size), i * size);
-    if (labelsAfter.length === 0) return;
-    labelsAfter[i] = batch.labelsBefore[i];
-    scoresAfter.set(batch.scoresBefore.subarray(i * classes, (i + 1) * classes), i * classes);
-  });
-  return { batch: { ...batch, defended, labelsAfter, scoresAfter }, decisions };
-}
-
 /** The placeholder answer of an example that was not forwarded (rejected, or policy detect). */
 const NOT_FORWARDED: UpstreamAnswer = { label: -1, scores: [], json: "" };
 
@@ -155,6 +149,7 @@ function sliceDefend(
       : batch.scoresAfter,
     candidateIndex: batch.candidateIndex.subarray(start, start + n),
     similarity: batch.similarity.subarray(start, start + n),
+    answered: batch.answered,
   };
 }
 
@@ -323,14 +318,22 @@ export class DefenseServiceCore {
             const upstreamMs = forwarded.length > 0 ? performance.now() - upstreamStart : 0;
             const perItem = parts.map((part) => part.decisions.map(() => NOT_FORWARDED));
             forwarded.forEach((f, k) => perItem[f.item][f.example] = answers[k]);
-            return items.map((_, i) => ({
-              defended: parts[i].batch,
-              decisions: parts[i].decisions,
-              answers: perItem[i],
-              upstreamMs,
-              wav: encoded?.[i]?.wav,
-              audioMs: encoded?.[i]?.ms ?? 0,
-            }));
+            return items.map((it, i) => {
+              const smoothed = needsAnswer(it.policy)
+                ? smoothedChecks(it.policy, parts[i].batch.labelsAfter, perItem[i].map((a) => a.label))
+                : undefined;
+              return {
+                defended: parts[i].batch,
+                decisions: smoothed?.decisions ?? parts[i].decisions,
+                answers: smoothed
+                  ? perItem[i].map((a, j) => smoothed.decisions[j].rejected ? NOT_FORWARDED : a)
+                  : perItem[i],
+                checks: smoothed?.checks,
+                upstreamMs,
+                wav: encoded?.[i]?.wav,
+                audioMs: encoded?.[i]?.ms ?? 0,
+              };
+            });
           },
           (item) => item.n,
           onBatch("classify"),
@@ -423,7 +426,14 @@ export class DefenseServiceCore {
    * The verdicts of one request; without `verdictAfter` the label after is -1 and its scores empty. With a
    * detection stage each verdict carries the detection and the policy's decision.
    */
-  #verdicts(slot: ModelSlot, d: DefendBatch, n: number, verdictAfter: boolean, decisions: Decision[]) {
+  #verdicts(
+    slot: ModelSlot,
+    d: DefendBatch,
+    n: number,
+    verdictAfter: boolean,
+    decisions: Decision[],
+    checks?: SmoothedCheck[],
+  ) {
     const classes = slot.engine.numClasses;
     const { alpha } = slot.engine.policy;
     this.#metrics.defended.inc({}, decisions.filter((x) => x.transform).length);
@@ -431,18 +441,35 @@ export class DefenseServiceCore {
       const flipped = verdictAfter && d.labelsBefore[i] !== d.labelsAfter[i];
       if (flipped) this.#metrics.labelFlips.inc();
       const detection = d.detection ? this.#detectionVerdict(d.detection, i, alpha, decisions[i]) : {};
+      const check = checks ? this.#smoothedVerdict(checks[i], decisions[i]) : {};
+      // A smoothing stage's answer is the verdict after even when the request skipped the local verdict.
+      const after = verdictAfter || d.answered === true;
       return {
         labelBefore: d.labelsBefore[i],
-        labelAfter: verdictAfter ? d.labelsAfter[i] : -1,
+        labelAfter: after ? d.labelsAfter[i] : -1,
         scoresBefore: Array.from(d.scoresBefore.subarray(i * classes, (i + 1) * classes)),
-        scoresAfter: verdictAfter ? Array.from(d.scoresAfter.subarray(i * classes, (i + 1) * classes)) : [],
+        scoresAfter: after && d.scoresAfter.length > 0
+          ? Array.from(d.scoresAfter.subarray(i * classes, (i + 1) * classes))
+          : [],
         candidateIndex: d.candidateIndex[i],
         similarity: d.similarity[i],
         labelFlipped: flipped,
         defended: decisions[i].transform,
         ...detection,
+        ...check,
       };
     });
+  }
+
+  /** One example's smoothed-policy fields, counted as the detection's are (detector "smoothing"). */
+  #smoothedVerdict(check: SmoothedCheck, decision: Decision) {
+    if (check.flagged) this.#metrics.flagged.inc({ detector: "smoothing" });
+    if (decision.rejected) this.#metrics.rejected.inc({ detector: "smoothing" });
+    return {
+      flagged: check.flagged,
+      rejected: decision.rejected,
+      reason: decision.rejected ? `rejected: ${check.reason}` : check.reason,
+    };
   }
 
   /** One example's detection fields, counting flagged and rejected examples by detector. */
@@ -476,6 +503,12 @@ export class DefenseServiceCore {
       ? slot.engine.policy.policy
       : POLICIES.find((p) => `POLICY_${p.toUpperCase().replaceAll("-", "_")}` === requested);
     if (policy === undefined) throw invalidArgument(`policy: unknown policy ${requested}`);
+    if (needsAnswer(policy) && !slot.engine.answers) {
+      throw invalidArgument(
+        `policy: ${requested} needs a smoothing stage; model ${slot.engine.name} runs without one ` +
+          "(start the sidecar with --defense smooth)",
+      );
+    }
     if (needsDetection(policy) && slot.engine.detectors.length === 0) {
       throw invalidArgument(
         `policy: ${requested} needs a detection stage; model ${slot.engine.name} runs without one ` +
@@ -522,7 +555,7 @@ export class DefenseServiceCore {
     const policy = this.#policyOf(slot, request);
     const submitted = await slot.defend.submit({ ...input, verdictAfter, policy });
     const { info } = submitted;
-    const { batch: result, decisions } = applyPolicy(
+    const applied = applyPolicy(
       submitted.result,
       input.rows,
       policy,
@@ -530,13 +563,19 @@ export class DefenseServiceCore {
       slot.engine.exampleSize,
       slot.engine.numClasses,
     );
+    const result = applied.batch;
+    // Without an upstream, the smoothed policies check the local model's own answer.
+    const smoothed = needsAnswer(policy)
+      ? smoothedChecks(policy, result.labelsAfter, result.labelsBefore)
+      : undefined;
+    const decisions = smoothed?.decisions ?? applied.decisions;
     const encoded = format === "OUTPUT_FORMAT_WAV" ? this.#encodeWav(input, result.defended) : undefined;
     return {
       model: slot.engine.name,
       defended: format === "OUTPUT_FORMAT_NONE"
         ? null
         : this.#output(slot, result.defended, input.n, format, encoded?.wav),
-      verdicts: this.#verdicts(slot, result, input.n, verdictAfter, decisions),
+      verdicts: this.#verdicts(slot, result, input.n, verdictAfter, decisions, smoothed?.checks),
       timings: DefenseServiceCore.#timings(info, computeStart, start, 0, {
         decodeMs,
         encodeMs: encoded?.ms ?? 0,
@@ -581,7 +620,7 @@ export class DefenseServiceCore {
     return {
       model: slot.engine.name,
       answers,
-      verdicts: this.#verdicts(slot, result, input.n, verdictAfter, classified.decisions),
+      verdicts: this.#verdicts(slot, result, input.n, verdictAfter, classified.decisions, classified.checks),
       defended: wantsDefended ? this.#output(slot, result.defended, input.n, format, wav) : null,
       timings: DefenseServiceCore.#timings(info, computeStart, start, upstreamMs, { decodeMs, encodeMs }),
       upstream: upstream.description,
@@ -604,6 +643,83 @@ export class DefenseServiceCore {
         scores: Array.from(result.scores.subarray(i * classes, (i + 1) * classes)),
       })),
       timings: DefenseServiceCore.#timings(info, computeStart, start, 0, { decodeMs, encodeMs: 0 }),
+    };
+  }
+
+  /**
+   * `Certify`: randomized smoothing's certificate for each example, computed outside the batch queues (one
+   * request costs its own n0 + n forwards per example); example i is drawn with seed + 2i, and the loop
+   * yields between examples so that other requests are served meanwhile.
+   */
+  async certify(request: CertifyMessage) {
+    const start = performance.now();
+    const slot = this.#slot(request.model);
+    const settings = slot.engine.certifierSettings;
+    const sigma = Number(settings.sigma);
+    const asked = request.sigma ?? 0;
+    if (!Number.isFinite(asked) || asked < 0) {
+      throw invalidArgument(`sigma: ${asked} must be a non-negative number (0: the deployment's, ${sigma})`);
+    }
+    if (asked !== 0 && Math.abs(asked - sigma) > 1e-9) {
+      throw invalidArgument(
+        `sigma: model ${slot.engine.name} certifies at sigma ${sigma} (its denoiser is trained for that level); ` +
+          `send 0 or ${sigma}, or start the sidecar with --stage-settings smooth.sigma=${asked}`,
+      );
+    }
+    const alpha = request.alpha || Number(settings.alpha);
+    if (!Number.isFinite(alpha)) throw invalidArgument(`alpha: ${request.alpha} is not a number`);
+    const base = {
+      n0: request.n0 || Number(settings.n0),
+      n: request.n || Number(settings.n),
+      alpha,
+      seed: request.seed || crypto.getRandomValues(new Uint32Array(1))[0] >>> 1,
+    };
+    try {
+      checkCertifyRequest(base);
+    } catch (error) {
+      throw invalidArgument((error as Error).message.replace(/^(\w+) =/, "$1: $1 ="));
+    }
+    const input = this.#decode(slot, request);
+    if ((base.n0 + base.n) * input.n > CERTIFY_MAX_FORWARDS) {
+      throw invalidArgument(
+        `n: ${input.n} examples x (n0 ${base.n0} + n ${base.n}) forwards exceeds the limit of ` +
+          `${CERTIFY_MAX_FORWARDS} per request; send fewer examples or samples`,
+      );
+    }
+    const computeStart = performance.now();
+    const size = slot.engine.exampleSize;
+    const certifications = [];
+    for (let i = 0; i < input.n; i++) {
+      const seed = (base.seed + 2 * i) >>> 0;
+      const [c] = slot.engine.certify(input.rows.subarray(i * size, (i + 1) * size), 1, { ...base, seed });
+      certifications.push({
+        label: c.label,
+        abstained: c.label === -1,
+        radius: c.radius,
+        pALower: c.pALower,
+        n0: base.n0,
+        n: c.n,
+        alpha: base.alpha,
+        sigma,
+        radiusSpace: this.#audio ? "log-mel features (dB)" : "input",
+        denoiser: String(settings.denoiser),
+        seed,
+      });
+      this.#metrics.certified.inc({ outcome: c.label === -1 ? "abstained" : "certified" });
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    const now = performance.now();
+    return {
+      model: slot.engine.name,
+      certifications,
+      timings: {
+        queueMs: 0,
+        computeMs: now - computeStart,
+        upstreamMs: 0,
+        totalMs: now - start,
+        batchExamples: input.n,
+        audioMs: input.samples ? computeStart - start : 0,
+      },
     };
   }
 

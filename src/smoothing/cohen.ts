@@ -12,6 +12,32 @@ import { normalQuantile } from "../stats/normal.ts";
 /** The label of an abstention. */
 export const ABSTAIN = -1;
 
+/** What a certificate is asked for: selection and estimation samples, the failure probability, the seed. */
+export interface CertifyRequest {
+  n0: number;
+  n: number;
+  alpha: number;
+  seed: number;
+}
+
+/** Limits on the samples one request may ask for (a request's cost grows with them). */
+export const SMOOTHING_LIMITS = { maxSamples: 100_000, maxN0: 10_000 } as const;
+
+/** Checks a certification request against the stage's limits; the message names the field. */
+export function checkCertifyRequest(request: CertifyRequest): void {
+  const { n0, n, alpha, seed } = request;
+  if (!Number.isInteger(n0) || n0 < 1 || n0 > SMOOTHING_LIMITS.maxN0) {
+    throw new RangeError(`n0 = ${n0} must be an integer in [1, ${SMOOTHING_LIMITS.maxN0}]`);
+  }
+  if (!Number.isInteger(n) || n < 1 || n > SMOOTHING_LIMITS.maxSamples) {
+    throw new RangeError(`n = ${n} must be an integer in [1, ${SMOOTHING_LIMITS.maxSamples}]`);
+  }
+  if (!(alpha > 0 && alpha < 0.5)) throw new RangeError(`alpha = ${alpha} must be in (0, 0.5)`);
+  if (!Number.isInteger(seed) || seed < 0) {
+    throw new RangeError(`seed = ${seed} must be a non-negative integer`);
+  }
+}
+
 /** What CERTIFY says of one input. */
 export interface Certificate {
   /** The smoothed class, or {@link ABSTAIN}. */

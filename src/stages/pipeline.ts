@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import { forwardAtLayer, type LayerForward } from "../nip/neurons.ts";
 import type { SplitModel } from "../nip/types.ts";
 import { mulberry32 } from "../random.ts";
-import { needsDetection, type Policy } from "./policy.ts";
+import { needsAnswer, needsDetection, type Policy } from "./policy.ts";
 import type { DefenseStage, StageDetails, StageInput } from "./stage.ts";
 
 /** Turns raw signals into the model's input batch (the audio front end); the caller owns the tensor. */
@@ -122,6 +122,9 @@ export class DefensePipeline {
     if (!(alpha > 0 && alpha < 1)) throw new RangeError(`alpha = ${alpha} must be in (0, 1)`);
     if (needsDetection(policy) && !stages.some((s) => s.role === "score")) {
       throw new RangeError(`policy ${policy} needs a detection stage in the pipeline (e.g. detect+nip)`);
+    }
+    if (needsAnswer(policy) && answering.length === 0) {
+      throw new RangeError(`policy ${policy} needs an answering stage in the pipeline (e.g. smooth)`);
     }
     this.split = split;
     this.stages = stages;

@@ -12,7 +12,7 @@ import { DETECTION, detectionMembers, detectionStage } from "./detection.ts";
 import { DETECTORS } from "./detectors/mod.ts";
 import { NIP } from "./nip.ts";
 import { DefensePipeline } from "./pipeline.ts";
-import { SMOOTHING_FACTORY } from "./smoothing.ts";
+import { SMOOTHING, SMOOTHING_FACTORY } from "./smoothing.ts";
 import type { Policy } from "./policy.ts";
 import type { DefenseStage, StageFactory, StageModality, StageSettings } from "./stage.ts";
 
@@ -150,4 +150,30 @@ export function buildPipelines(list: readonly string[][], options: BuildOptions)
     throw error;
   }
   return pipelines;
+}
+
+/**
+ * The stage that certifies for a deployment whose pipeline has none of its own: randomized smoothing with
+ * the deployment's settings for it and the profile's denoiser for its sigma, when there is one.
+ */
+export function certifyingStage(options: Omit<BuildOptions, "policy" | "alpha">): DefenseStage {
+  const [stage] = buildStages([SMOOTHING], options);
+  return stage;
+}
+
+/**
+ * Parses stage settings written `stage.setting=value,...` (e.g. `smooth.sigma=0.5,nip.strength=0.3`):
+ * numbers where they parse, text otherwise. The error names the item it cannot read.
+ */
+export function parseStageSettings(text: string): Record<string, Record<string, number | string>> {
+  const settings: Record<string, Record<string, number | string>> = {};
+  const items = text.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  if (items.length === 0) throw new RangeError(`expected stage.setting=value, got "${text}"`);
+  for (const item of items) {
+    const match = /^([a-z0-9-]+)\.([A-Za-z0-9-]+)=(.+)$/.exec(item);
+    if (!match) throw new RangeError(`expected stage.setting=value, got "${item}"`);
+    const number = Number(match[3]);
+    (settings[match[1]] ??= {})[match[2]] = Number.isFinite(number) ? number : match[3];
+  }
+  return settings;
 }

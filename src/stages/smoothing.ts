@@ -10,11 +10,15 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { toProbabilities } from "../engine/outputs.ts";
-import { certifyFromCounts, predictFromCounts } from "../smoothing/cohen.ts";
+import {
+  certifyFromCounts,
+  checkCertifyRequest,
+  predictFromCounts,
+  SMOOTHING_LIMITS,
+} from "../smoothing/cohen.ts";
 import { denoiserName, denoiserNames, loadDenoiser } from "../smoothing/denoiser_state.ts";
 import { type BaseClassifier, sampleCounts } from "../smoothing/sampler.ts";
 import {
-  type CertifyRequest,
   type DefenseStage,
   integerSetting,
   numericSetting,
@@ -25,9 +29,6 @@ import {
 
 /** The stage's name; its profile state holds the trained denoisers. */
 export const SMOOTHING = "smooth";
-
-/** Limits on the samples one request may ask for (a request's cost grows with them). */
-export const SMOOTHING_LIMITS = { maxSamples: 100_000, maxN0: 10_000 } as const;
 
 /**
  * Which stored denoiser a setting names: `auto` picks `stability-<sigma>`, else `mse-<sigma>`, else none;
@@ -54,21 +55,6 @@ export function chooseDenoiser(
     );
   }
   return name;
-}
-
-/** Checks a certification request against the stage's limits; the message names the field. */
-export function checkCertifyRequest(request: CertifyRequest): void {
-  const { n0, n, alpha, seed } = request;
-  if (!Number.isInteger(n0) || n0 < 1 || n0 > SMOOTHING_LIMITS.maxN0) {
-    throw new RangeError(`n0 = ${n0} must be an integer in [1, ${SMOOTHING_LIMITS.maxN0}]`);
-  }
-  if (!Number.isInteger(n) || n < 1 || n > SMOOTHING_LIMITS.maxSamples) {
-    throw new RangeError(`n = ${n} must be an integer in [1, ${SMOOTHING_LIMITS.maxSamples}]`);
-  }
-  if (!(alpha > 0 && alpha < 0.5)) throw new RangeError(`alpha = ${alpha} must be in (0, 0.5)`);
-  if (!Number.isInteger(seed) || seed < 0) {
-    throw new RangeError(`seed = ${seed} must be a non-negative integer`);
-  }
 }
 
 function createSmoothing({ split, state, overrides = {} }: StageContext): DefenseStage {

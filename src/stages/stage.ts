@@ -10,7 +10,7 @@ import type * as tf from "@tensorflow/tfjs";
 import type { LayerForward } from "../nip/neurons.ts";
 import type { ProfileStageState } from "../nip/profile.ts";
 import type { SplitModel } from "../nip/types.ts";
-import type { Certificate } from "../smoothing/cohen.ts";
+import type { Certificate, CertifyRequest } from "../smoothing/cohen.ts";
 
 /** What a stage does with a batch. */
 export type StageRole = "transform" | "score" | "answer";
@@ -38,14 +38,6 @@ export interface StageInput {
   forward(): LayerForward;
   /** Seeded uniforms in [0, 1) for randomised stages. */
   readonly random: () => number;
-}
-
-/** What a certificate is asked for: selection and estimation samples, the failure probability, the seed. */
-export interface CertifyRequest {
-  n0: number;
-  n: number;
-  alpha: number;
-  seed: number;
 }
 
 /** Output of a transform: the new batch (the stage's own tensor, handed to the pipeline) and details. */

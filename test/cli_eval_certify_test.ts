@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+
+async function evalTask(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "src/cli/eval.ts", "--certify", ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
+}
+
+Deno.test("eval --certify writes the certification report as JSON and Markdown", async () => {
+  const out = await Deno.makeTempDir();
+  const result = await evalTask([
+    "--n",
+    "6",
+    "--sigmas",
+    "0.25",
+    "--variants",
+    "frozen,noise-trained",
+    "--samples",
+    "100",
+    "--n0",
+    "10",
+    "--adaptive-n",
+    "0",
+    "--noise-models",
+    join(out, "absent-{sigma}"),
+    "--out",
+    out,
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stderr, /skipped: noise-trained model \(reference\) at sigma 0.25 \(not trained\)/);
+  const report = JSON.parse(await Deno.readTextFile(join(out, "certify.json")));
+  assert.equal(report.examples, 6);
+  assert.equal(report.bySigma[0].variants.length, 1);
+  assert.equal(report.bySigma[0].variants[0].name, "frozen model alone");
+  assert.match(await Deno.readTextFile(join(out, "certify.md")), /## sigma = 0.25/);
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("eval --certify names a bad flag", async () => {
+  const variants = await evalTask(["--variants", "frozen,magic"]);
+  assert.equal(variants.code, 2);
+  assert.match(
+    variants.stderr,
+    /--variants: expected one of frozen, mse, stability, noise-trained, got "magic"/,
+  );
+  const sigma = await evalTask(["--sigmas=-1"]);
+  assert.equal(sigma.code, 2);
+  assert.match(sigma.stderr, /--sigmas: expected a number/);
+});
