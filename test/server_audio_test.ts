@@ -382,6 +382,21 @@ Deno.test("bad audio over gRPC: INVALID_ARGUMENT (size: RESOURCE_EXHAUSTED) with
   );
 });
 
+Deno.test("Certify on a WAV smooths the log-mel features and says the radius is in that space", async () => {
+  const { certifications } = await client.certify({ input: wavInput(realWav), n: 300, seed: 4 });
+  assert.equal(certifications.length, 1);
+  const [c] = certifications;
+  assert.equal(c.radiusSpace, "log-mel features (dB)");
+  assert.equal(c.sigma, 2, "the audio default noise is 2 dB");
+  assert.ok(c.label >= -1 && c.label < 6);
+  if (haveFsdd) {
+    assert.equal(c.label, THEO);
+    assert.ok(c.radius > 1, `radius ${c.radius} dB`);
+  }
+  const { modelInfo } = await client.describe({});
+  assert.equal(modelInfo.certifier.settings.sigma, "2");
+});
+
 Deno.test("tf.memory().numTensors is flat after a burst of WAV requests", async () => {
   const one = () => client.defend({ input: wavInput(realWav), outputFormat: "OUTPUT_FORMAT_WAV" });
   await one();
@@ -392,10 +407,13 @@ Deno.test("tf.memory().numTensors is flat after a burst of WAV requests", async 
     calls.push(client.classify({ input: wavInput(realWav) }));
     calls.push(wavClient.classify({ input: wavInput(toneWav) }));
     calls.push(client.predict({ input: wavInput(realWav) }));
+    if (i % 4 === 0) calls.push(client.certify({ input: wavInput(realWav), n: 100 }));
     calls.push(client.defend({ input: wavInput(new Uint8Array([1, 2, 3])) }).catch((e) => e));
   }
   const answers = await Promise.all(calls);
   assert.equal(answers.filter((a) => a instanceof Error).length, 12);
+  // Certify's certificates for the 3 certify calls came back too.
+  assert.equal(answers.filter((a) => a?.certifications?.length === 1).length, 3);
   assert.equal(tf.memory().numTensors, before);
 });
 

@@ -57,11 +57,12 @@ export const STAGES: readonly StageFactory[] = [
 
 /**
  * Settings that differ by modality where a stage serves both: on the log-mel map, bit-depth reduction
- * keeps 4 bits (Xu et al.'s 1 bit is for MNIST digits and would erase a spectrogram).
+ * keeps 4 bits (Xu et al.'s 1 bit is for MNIST digits and would erase a spectrogram), and smoothing's
+ * noise is 2 dB (the map's values span 0-32 dB; the image default 0.25 is for pixels in [0, 1]).
  */
 const MODALITY_DEFAULTS: Record<StageModality, Record<string, StageSettings>> = {
   image: {},
-  audio: { cbdr: { bits: 4 } },
+  audio: { cbdr: { bits: 4 }, smooth: { sigma: 2 } },
 };
 
 /** Stage names for a modality, for listings and usage errors. */
