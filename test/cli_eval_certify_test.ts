@@ -39,6 +39,54 @@ Deno.test("eval --certify writes the certification report as JSON and Markdown",
   assert.equal(report.bySigma[0].variants.length, 1);
   assert.equal(report.bySigma[0].variants[0].name, "frozen model alone");
   assert.match(await Deno.readTextFile(join(out, "certify.md")), /## sigma = 0.25/);
+  const svg = await Deno.readTextFile(join(out, "certify.svg"));
+  assert.match(svg, /^<svg [^>]*>/);
+  assert.match(svg, /<polyline points="[\d., ]+"/);
+  assert.match(svg, /frozen model alone/);
+  // A second run at another sigma merges with the first into one report.
+  const second = join(out, "second");
+  const run = await evalTask([
+    "--n",
+    "6",
+    "--sigmas",
+    "0.5",
+    "--variants",
+    "frozen",
+    "--samples",
+    "100",
+    "--n0",
+    "10",
+    "--adaptive-n",
+    "0",
+    "--out",
+    second,
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const merged = join(out, "merged");
+  const merging = await evalTask(["--merge", `${out},${second}`, "--out", merged]);
+  assert.equal(merging.code, 0, merging.stderr);
+  const joined = JSON.parse(await Deno.readTextFile(join(merged, "certify.json")));
+  assert.deepEqual(joined.bySigma.map((s: { sigma: number }) => s.sigma), [0.25, 0.5]);
+  const unlike = await evalTask([
+    "--n",
+    "3",
+    "--sigmas",
+    "0.5",
+    "--variants",
+    "frozen",
+    "--samples",
+    "100",
+    "--n0",
+    "10",
+    "--adaptive-n",
+    "0",
+    "--out",
+    join(out, "unlike"),
+  ]);
+  assert.equal(unlike.code, 0, unlike.stderr);
+  const refused = await evalTask(["--merge", `${out},${join(out, "unlike")}`, "--out", merged]);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /--merge: runs differ in examples, n0, n, alpha or radii/);
   await Deno.remove(out, { recursive: true });
 });
 

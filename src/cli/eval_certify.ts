@@ -4,13 +4,15 @@
  * query-access (MSE) and full-access (stability) denoisers from the profile, and with a noise-trained
  * model of the same architecture when one exists (Cohen et al.'s reference); certified accuracy against
  * L2 radius, PREDICT's abstention, the bare model and the noise control beside them, and SmoothAdv at the
- * same radii on a subset. Writes `<out>/certify.json` and `<out>/certify.md`.
+ * same radii on a subset. Writes `<out>/certify.json`, `<out>/certify.md` and the curves as
+ * `<out>/certify.svg`.
  *
  *   deno task eval --certify [--model models/fashion-lenet] [--data fashion-mnist] [--n 500]
  *     [--sigmas 0.12,0.25,0.5] [--variants frozen,mse,stability,noise-trained] [--n0 100] [--samples 1000]
  *     [--alpha 0.001] [--predict-n 100] [--radii 0,0.25,0.5,0.75,1,1.25,1.5,1.75,2]
  *     [--noise-models models/fashion-lenet-noise-{sigma}] [--adaptive-n 100 | 0] [--adaptive-epsilons 0.25,0.5,1]
  *     [--adaptive-steps 10] [--adaptive-samples 8] [--out out/certify] [--seed 1] [--backend wasm]
+ *   deno task eval --certify --merge out/a,out/b [--out DIR] [--title T]   joins runs split by sigma or variant
  *
  * @module
  */
@@ -25,7 +27,12 @@ import {
   certifyVariant,
   type VariantCertification,
 } from "../eval/certification.ts";
-import { type CertificationReport, renderCertificationMarkdown } from "../eval/certification_report.ts";
+import {
+  type CertificationReport,
+  mergeCertificationReports,
+  renderCertificationMarkdown,
+  renderCertificationSvg,
+} from "../eval/certification_report.ts";
 import { DEFAULT_MODEL_DIR, loadPipeline, loadSplitModel } from "../pipeline.ts";
 import { buildStages } from "../stages/registry.ts";
 import { SMOOTHING } from "../stages/smoothing.ts";
@@ -77,7 +84,27 @@ export async function certifyMain(): Promise<void> {
     out: { type: "string", default: "out/certify" },
     seed: { type: "string", default: "1" },
     backend: { type: "string", default: "wasm" },
+    title: { type: "string", default: "Certified robustness: randomized smoothing" },
+    merge: { type: "string" },
   });
+  if (flags.merge !== undefined) {
+    const reports: CertificationReport[] = [];
+    for (const dir of listFlag("merge", flags.merge)) {
+      const file = join(dir, "certify.json");
+      try {
+        reports.push(JSON.parse(await Deno.readTextFile(file)));
+      } catch (error) {
+        throw new UsageError(`--merge: cannot read ${file}: ${(error as Error).message}`);
+      }
+    }
+    let merged: CertificationReport;
+    try {
+      merged = { ...mergeCertificationReports(reports), title: flags.title };
+    } catch (error) {
+      throw new UsageError(`--merge: ${(error as Error).message}`);
+    }
+    return await writeReport(merged, flags.out);
+  }
   const sigmas = listFlag("sigmas", flags.sigmas).map((s) => numberFlag("sigmas", s, 1e-4, 10));
   const variants = listFlag("variants", flags.variants).map((v) =>
     choiceFlag("variants", v, CERTIFY_VARIANTS)
@@ -150,7 +177,7 @@ export async function certifyMain(): Promise<void> {
     loaded.defense.dispose();
   }
   const report: CertificationReport = {
-    title: "Certified robustness: randomized smoothing",
+    title: flags.title,
     data: `${flags.data}/test (model ${flags.model}, ${
       loaded.modelHash.slice(0, 12)
     }, backend ${tf.getBackend()})`,
@@ -164,12 +191,18 @@ export async function certifyMain(): Promise<void> {
     seconds: (performance.now() - started) / 1000,
     createdAt: new Date().toISOString(),
   };
-  await Deno.mkdir(flags.out, { recursive: true });
+  await writeReport(report, flags.out);
+}
+
+/** Writes `certify.json`, `certify.md` and `certify.svg` into `out` and prints the Markdown. */
+async function writeReport(report: CertificationReport, out: string): Promise<void> {
+  await Deno.mkdir(out, { recursive: true });
   const markdown = renderCertificationMarkdown(report);
-  await Deno.writeTextFile(join(flags.out, "certify.json"), JSON.stringify(report, null, 2) + "\n");
-  await Deno.writeTextFile(join(flags.out, "certify.md"), markdown);
+  await Deno.writeTextFile(join(out, "certify.json"), JSON.stringify(report, null, 2) + "\n");
+  await Deno.writeTextFile(join(out, "certify.md"), markdown);
+  await Deno.writeTextFile(join(out, "certify.svg"), renderCertificationSvg(report));
   console.log(markdown);
-  console.log(`written: ${join(flags.out, "certify.json")}, ${join(flags.out, "certify.md")}`);
+  console.log(`written: ${join(out, "certify.{json,md,svg}")}`);
 }
 
 /** Builds one variant's smoothing stage (and its model when it has its own), or undefined when absent. */
