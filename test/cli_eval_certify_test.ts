@@ -12,25 +12,26 @@ async function evalTask(args: string[]): Promise<{ code: number; stdout: string;
   return { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
 }
 
-Deno.test("eval --certify writes the certification report as JSON and Markdown", async () => {
+/** A small certification run (`n` images, 100 samples, no SmoothAdv) at `sigma` into `out`. */
+function smallRun(out: string, n: number, sigma: number, more: string[] = []) {
+  const flags = {
+    "--n": n,
+    "--sigmas": sigma,
+    "--samples": 100,
+    "--n0": 10,
+    "--adaptive-n": 0,
+    "--out": out,
+  };
+  return evalTask([...Object.entries(flags).flatMap(([k, v]) => [k, String(v)]), ...more]);
+}
+
+Deno.test("eval --certify writes the certification report as JSON, Markdown and SVG; runs merge", async () => {
   const out = await Deno.makeTempDir();
-  const result = await evalTask([
-    "--n",
-    "6",
-    "--sigmas",
-    "0.25",
+  const result = await smallRun(out, 6, 0.25, [
     "--variants",
     "frozen,noise-trained",
-    "--samples",
-    "100",
-    "--n0",
-    "10",
-    "--adaptive-n",
-    "0",
     "--noise-models",
     join(out, "absent-{sigma}"),
-    "--out",
-    out,
   ]);
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stderr, /skipped: noise-trained model \(reference\) at sigma 0.25 \(not trained\)/);
@@ -43,48 +44,17 @@ Deno.test("eval --certify writes the certification report as JSON and Markdown",
   assert.match(svg, /^<svg [^>]*>/);
   assert.match(svg, /<polyline points="[\d., ]+"/);
   assert.match(svg, /frozen model alone/);
-  // A second run at another sigma merges with the first into one report.
+  // A second run at another sigma merges with the first into one report; a run of other size does not.
   const second = join(out, "second");
-  const run = await evalTask([
-    "--n",
-    "6",
-    "--sigmas",
-    "0.5",
-    "--variants",
-    "frozen",
-    "--samples",
-    "100",
-    "--n0",
-    "10",
-    "--adaptive-n",
-    "0",
-    "--out",
-    second,
-  ]);
-  assert.equal(run.code, 0, run.stderr);
+  assert.equal((await smallRun(second, 6, 0.5, ["--variants", "frozen"])).code, 0);
   const merged = join(out, "merged");
   const merging = await evalTask(["--merge", `${out},${second}`, "--out", merged]);
   assert.equal(merging.code, 0, merging.stderr);
   const joined = JSON.parse(await Deno.readTextFile(join(merged, "certify.json")));
   assert.deepEqual(joined.bySigma.map((s: { sigma: number }) => s.sigma), [0.25, 0.5]);
-  const unlike = await evalTask([
-    "--n",
-    "3",
-    "--sigmas",
-    "0.5",
-    "--variants",
-    "frozen",
-    "--samples",
-    "100",
-    "--n0",
-    "10",
-    "--adaptive-n",
-    "0",
-    "--out",
-    join(out, "unlike"),
-  ]);
-  assert.equal(unlike.code, 0, unlike.stderr);
-  const refused = await evalTask(["--merge", `${out},${join(out, "unlike")}`, "--out", merged]);
+  const unlike = join(out, "unlike");
+  assert.equal((await smallRun(unlike, 3, 0.5, ["--variants", "frozen"])).code, 0);
+  const refused = await evalTask(["--merge", `${out},${unlike}`, "--out", merged]);
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /--merge: runs differ in examples, n0, n, alpha or radii/);
   await Deno.remove(out, { recursive: true });

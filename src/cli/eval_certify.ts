@@ -10,8 +10,10 @@
  *   deno task eval --certify [--model models/fashion-lenet] [--data fashion-mnist] [--n 500]
  *     [--sigmas 0.12,0.25,0.5] [--variants frozen,mse,stability,noise-trained] [--n0 100] [--samples 1000]
  *     [--alpha 0.001] [--predict-n 100] [--radii 0,0.25,0.5,0.75,1,1.25,1.5,1.75,2]
- *     [--noise-models models/fashion-lenet-noise-{sigma}] [--adaptive-n 100 | 0] [--adaptive-epsilons 0.25,0.5,1]
+ *     [--noise-models <model>-noise-{sigma}] [--adaptive-n 100 | 0] [--adaptive-epsilons 0.25,0.5,1]
  *     [--adaptive-steps 10] [--adaptive-samples 8] [--out out/certify] [--seed 1] [--backend wasm]
+ *   deno task eval --certify --data fsdd --sigmas 1,2,4 --radii 0,1,2,4,6   the speaker model (frozen only),
+ *     noise and radii on the log-mel features in dB
  *   deno task eval --certify --merge out/a,out/b [--out DIR] [--title T]   joins runs split by sigma or variant
  *
  * @module
@@ -33,7 +35,12 @@ import {
   renderCertificationMarkdown,
   renderCertificationSvg,
 } from "../eval/certification_report.ts";
+import { listFsdd } from "../../audio/fsdd.ts";
+import { fsddTrainDir } from "../data/shared_data.ts";
+import type { EvalSet } from "../eval/harness.ts";
+import { speakerEvalSet, spreadEntries } from "../eval/speech_domains.ts";
 import { DEFAULT_MODEL_DIR, loadPipeline, loadSplitModel } from "../pipeline.ts";
+import { SPEAKER_MODEL_DIR } from "../speaker_pipeline.ts";
 import { buildStages } from "../stages/registry.ts";
 import { SMOOTHING } from "../stages/smoothing.ts";
 import type { StageSettings } from "../stages/stage.ts";
@@ -65,18 +72,18 @@ async function exists(path: string): Promise<boolean> {
 export async function certifyMain(): Promise<void> {
   const flags = parseFlags({
     certify: { type: "boolean", default: true },
-    model: { type: "string", default: DEFAULT_MODEL_DIR },
+    model: { type: "string" },
     profile: { type: "string" },
     data: { type: "string", default: "fashion-mnist" },
     n: { type: "string", default: "500" },
     sigmas: { type: "string", default: "0.12,0.25,0.5" },
-    variants: { type: "string", default: CERTIFY_VARIANTS.join(",") },
+    variants: { type: "string" },
     n0: { type: "string", default: "100" },
     samples: { type: "string", default: "1000" },
     alpha: { type: "string", default: "0.001" },
     "predict-n": { type: "string", default: "100" },
     radii: { type: "string", default: "0,0.25,0.5,0.75,1,1.25,1.5,1.75,2" },
-    "noise-models": { type: "string", default: "models/fashion-lenet-noise-{sigma}" },
+    "noise-models": { type: "string" },
     "adaptive-n": { type: "string", default: "100" },
     "adaptive-epsilons": { type: "string", default: "0.25,0.5,1" },
     "adaptive-steps": { type: "string", default: "10" },
@@ -106,9 +113,9 @@ export async function certifyMain(): Promise<void> {
     return await writeReport(merged, flags.out);
   }
   const sigmas = listFlag("sigmas", flags.sigmas).map((s) => numberFlag("sigmas", s, 1e-4, 10));
-  const variants = listFlag("variants", flags.variants).map((v) =>
-    choiceFlag("variants", v, CERTIFY_VARIANTS)
-  );
+  // The speaker model has no denoisers or noise-trained twin: its default is the frozen model alone.
+  const variantList = flags.variants ?? (flags.data === "fsdd" ? "frozen" : CERTIFY_VARIANTS.join(","));
+  const variants = listFlag("variants", variantList).map((v) => choiceFlag("variants", v, CERTIFY_VARIANTS));
   const n = numberFlag("n", flags.n, 1);
   const seed = numberFlag("seed", flags.seed, 0);
   const adaptiveN = numberFlag("adaptive-n", flags["adaptive-n"], 0);
@@ -132,20 +139,15 @@ export async function certifyMain(): Promise<void> {
     },
   };
   const predictN = numberFlag("predict-n", flags["predict-n"], 1, 100_000);
+  const speech = flags.data === "fsdd";
+  const modelDir = flags.model ?? (speech ? SPEAKER_MODEL_DIR : DEFAULT_MODEL_DIR);
   const loaded = await loadPipeline({
-    modelDir: flags.model,
+    modelDir,
     profileDir: flags.profile,
     backend: choiceFlag("backend", flags.backend, BACKEND_NAMES),
     defenses: [],
   });
-  if (loaded.modality !== "image") {
-    throw new UsageError(
-      "--certify evaluates image models; the speaker model's Certify radius is in log-mel space",
-    );
-  }
-  const { dataset, split: parts } = await loadNamedDataset(flags.data);
-  const test = samplePart(dataset, parts, "test", n, { seed });
-  const set = { x: toTensor(test), labels: test.labels };
+  const { set, description } = speech ? await speechSet(n) : await imageSet(flags.data, n, seed);
   const progress = createProgress();
   const started = performance.now();
   const bySigma: CertificationReport["bySigma"] = [];
@@ -153,7 +155,8 @@ export async function certifyMain(): Promise<void> {
     for (const sigma of sigmas) {
       const results: VariantCertification[] = [];
       for (const variant of variants) {
-        const built = await buildVariant(variant, sigma, predictN, options, loaded, flags["noise-models"]);
+        const noiseModels = flags["noise-models"] ?? `${modelDir.replace(/\/$/, "")}-noise-{sigma}`;
+        const built = await buildVariant(variant, sigma, predictN, options, loaded, noiseModels);
         if (!built) {
           console.error(`skipped: ${VARIANT_NAMES[variant]} at sigma ${sigma} (not trained)`);
           continue;
@@ -178,10 +181,12 @@ export async function certifyMain(): Promise<void> {
   }
   const report: CertificationReport = {
     title: flags.title,
-    data: `${flags.data}/test (model ${flags.model}, ${
-      loaded.modelHash.slice(0, 12)
-    }, backend ${tf.getBackend()})`,
-    examples: test.count,
+    data:
+      `${description} (model ${loaded.modelName}, ${
+        loaded.modelHash.slice(0, 12)
+      }, backend ${tf.getBackend()})` +
+      (speech ? "; noise and radii on the log-mel features, in dB: no waveform guarantee" : ""),
+    examples: set.labels.length,
     n0: options.n0,
     n: options.n,
     alpha: options.alpha,
@@ -203,6 +208,26 @@ async function writeReport(report: CertificationReport, out: string): Promise<vo
   await Deno.writeTextFile(join(out, "certify.svg"), renderCertificationSvg(report));
   console.log(markdown);
   console.log(`written: ${join(out, "certify.{json,md,svg}")}`);
+}
+
+/** `n` test examples of an image data set's fixed split. */
+async function imageSet(
+  data: string,
+  n: number,
+  seed: number,
+): Promise<{ set: EvalSet; description: string }> {
+  const { dataset, split } = await loadNamedDataset(data);
+  const test = samplePart(dataset, split, "test", n, { seed });
+  return { set: { x: toTensor(test), labels: test.labels }, description: `${data}/test` };
+}
+
+/** `n` FSDD validation clips (takes 5-14) as log-mel features, spread over speakers and digits. */
+async function speechSet(n: number): Promise<{ set: EvalSet; description: string }> {
+  const entries = spreadEntries(listFsdd(fsddTrainDir(), "validation"), n);
+  if (entries.length === 0) {
+    throw new UsageError(`--data fsdd: no FSDD validation recordings in ${fsddTrainDir()}`);
+  }
+  return { set: await speakerEvalSet(entries), description: "FSDD validation takes 5-14" };
 }
 
 /** Builds one variant's smoothing stage (and its model when it has its own), or undefined when absent. */

@@ -10,18 +10,22 @@ import { lnGamma } from "./binomial.ts";
 /** The regularized lower incomplete gamma function P(a, x) (series below a + 1, continued fraction above). */
 export function regularizedGammaP(a: number, x: number): number {
   if (x <= 0) return 0;
-  const front = Math.exp(-x + a * Math.log(x) - lnGamma(a));
-  if (x < a + 1) {
-    let term = 1 / a;
-    let sum = term;
-    for (let n = 1; n < 500; n++) {
-      term *= x / (a + n);
-      sum += term;
-      if (Math.abs(term) < Math.abs(sum) * 1e-16) break;
-    }
-    return front * sum;
+  if (x >= a + 1) return 1 - regularizedGammaQ(a, x);
+  let term = 1 / a;
+  let sum = term;
+  for (let n = 1; n < 500; n++) {
+    term *= x / (a + n);
+    sum += term;
+    if (Math.abs(term) < Math.abs(sum) * 1e-16) break;
   }
-  // Modified Lentz on the continued fraction of Q(a, x).
+  return Math.exp(-x + a * Math.log(x) - lnGamma(a)) * sum;
+}
+
+/**
+ * The regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x) for x >= a + 1, by its continued
+ * fraction (modified Lentz), computed directly so that a tail near 0 keeps its precision.
+ */
+function regularizedGammaQ(a: number, x: number): number {
   const tiny = 1e-300;
   let b = x + 1 - a;
   let c = 1 / tiny;
@@ -39,40 +43,20 @@ export function regularizedGammaP(a: number, x: number): number {
     h *= delta;
     if (Math.abs(delta - 1) < 1e-16) break;
   }
-  return 1 - front * h;
+  return Math.exp(-x + a * Math.log(x) - lnGamma(a)) * h;
 }
 
 /** Phi(x), the standard normal CDF. */
 export function normalCdf(x: number): number {
   if (Number.isNaN(x)) return Number.NaN;
-  // Phi(x) = (1 + sign(x) P(1/2, x^2 / 2)) / 2; the tail is computed directly to keep its precision.
-  const half = regularizedGammaP(0.5, (x * x) / 2) / 2;
-  if (x >= 0) return 0.5 + half;
-  return x * x / 2 < 1.5 ? 0.5 - half : upperTail(-x);
+  // Phi(x) = (1 + sign(x) P(1/2, x^2 / 2)) / 2; the lower tail beyond sqrt(3) is Q(1/2, x^2 / 2) / 2, direct.
+  if (x >= 0) return 0.5 + regularizedGammaP(0.5, (x * x) / 2) / 2;
+  return x * x / 2 < 1.5 ? 0.5 - regularizedGammaP(0.5, (x * x) / 2) / 2 : upperTail(-x);
 }
 
 /** 1 - Phi(z) for z > sqrt(3), without the cancellation of 1 - Phi. */
 function upperTail(z: number): number {
-  const x = (z * z) / 2;
-  const front = Math.exp(-x + 0.5 * Math.log(x) - lnGamma(0.5));
-  const tiny = 1e-300;
-  let b = x + 0.5;
-  let c = 1 / tiny;
-  let d = 1 / b;
-  let h = d;
-  for (let i = 1; i < 500; i++) {
-    const an = -i * (i - 0.5);
-    b += 2;
-    d = an * d + b;
-    if (Math.abs(d) < tiny) d = tiny;
-    c = b + an / c;
-    if (Math.abs(c) < tiny) c = tiny;
-    d = 1 / d;
-    const delta = d * c;
-    h *= delta;
-    if (Math.abs(delta - 1) < 1e-16) break;
-  }
-  return (front * h) / 2;
+  return regularizedGammaQ(0.5, (z * z) / 2) / 2;
 }
 
 /** Phi^-1(p), the standard normal quantile, for p in (0, 1); -Infinity at 0 and Infinity at 1. */
