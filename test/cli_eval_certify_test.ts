@@ -1,15 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { runTask } from "./task_runner.ts";
 
-async function evalTask(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "src/cli/eval.ts", "--certify", ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
+function evalTask(args: string[]) {
+  return runTask("eval", ["--certify", ...args]);
 }
 
 /** A small certification run (`n` images, 100 samples, no SmoothAdv) at `sigma` into `out`. */

@@ -2,20 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { encodePng } from "../src/image/codec.ts";
 import { loadProfile, saveProfile } from "../src/profile_io.ts";
-
-async function runTask(
-  script: string,
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `src/cli/${script}.ts`, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
-}
+import { runTask } from "./task_runner.ts";
 
 Deno.test("defend on image files writes defended PNGs and a JSON report", async () => {
   const dir = await Deno.makeTempDir();

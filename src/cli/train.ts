@@ -1,10 +1,12 @@
 /**
  * `deno task train`: trains the default LeNet-style model on the fixed split of Fashion-MNIST (or MNIST),
  * shows per-batch progress and per-epoch loss/accuracy on stdout, evaluates on the test split and saves
- * `model.json` + `weights.bin` (engine model IO) and `metrics.json` to `--out`.
+ * `model.json` + `weights.bin` (engine model IO) and `metrics.json` to `--out`. With `--noise-sigma S` every
+ * training batch gets Gaussian noise N(0, S^2) (not clipped, seeded): Cohen et al.'s noise-trained base
+ * classifier for randomized smoothing; the test accuracy is then also measured on noisy test images.
  *
  * Usage: `deno task train [--data fashion-mnist|mnist] [--epochs 8] [--seed 1] [--backend wasm]
- *   [--batch-size 64] [--lr 0.001] [--limit N] [--out models/fashion-lenet]`
+ *   [--batch-size 64] [--lr 0.001] [--limit N] [--noise-sigma S] [--out models/fashion-lenet]`
  *
  * @module
  */
@@ -30,7 +32,13 @@ import {
 } from "../data/splits.ts";
 import { subset } from "../data/dataset.ts";
 import { createLeNet } from "../models/lenet.ts";
-import { type EpochSummary, evaluateAccuracy, halvingSchedule, trainClassifier } from "../models/training.ts";
+import {
+  type EpochSummary,
+  evaluateAccuracy,
+  gaussianNoiseAugmentation,
+  halvingSchedule,
+  trainClassifier,
+} from "../models/training.ts";
 
 /** The datasets `train` knows. */
 export const TRAIN_DATASETS = ["fashion-mnist", "mnist"] as const;
@@ -48,6 +56,8 @@ export interface TrainRunOptions {
   learningRate: number;
   /** Use only this many (seeded-randomly chosen) training images; default all. */
   limit?: number;
+  /** Standard deviation of the Gaussian noise added to every training batch; none when absent. */
+  noiseSigma?: number;
   out: string;
 }
 
@@ -55,6 +65,10 @@ export interface TrainRunOptions {
 export interface TrainMetrics {
   data: TrainDataset;
   testAccuracy: number;
+  /** Gaussian noise of the training batches (0: none). */
+  noiseSigma: number;
+  /** Test accuracy on the test images plus one seeded draw of N(0, noiseSigma^2) each (with noise only). */
+  noisyTestAccuracy?: number;
   testCount: number;
   calibrationAccuracy: number;
   split: { seed: number; rule: string; train: number; calibration: number; test: number };
@@ -73,7 +87,7 @@ export interface TrainMetrics {
 
 const USAGE =
   `usage: deno task train [--data fashion-mnist|mnist] [--epochs N] [--seed N] [--backend wasm|cpu|tensorflow|webgpu]
-                        [--batch-size N] [--lr X] [--limit N] [--out DIR]`;
+                        [--batch-size N] [--lr X] [--limit N] [--noise-sigma S] [--out DIR]`;
 
 function positiveInteger(flag: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -108,6 +122,7 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
       "batch-size": { type: "string" },
       lr: { type: "string" },
       limit: { type: "string" },
+      "noise-sigma": { type: "string" },
       out: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -126,6 +141,9 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
     batchSize: positiveInteger("batch-size", values["batch-size"], 64),
     learningRate: positiveNumber("lr", values.lr, 0.001),
     limit: values.limit === undefined ? undefined : positiveInteger("limit", values.limit, 0),
+    noiseSigma: values["noise-sigma"] === undefined
+      ? undefined
+      : positiveNumber("noise-sigma", values["noise-sigma"], 0),
     out: values.out ?? (data === "mnist" ? "models/mnist-lenet" : "models/fashion-lenet"),
   };
 }
@@ -169,7 +187,8 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
       ((performance.now() - loadStarted) / 1000).toFixed(1)
     } s; ` +
       `split seed ${splitSeed}: train ${split.train.length}, calibration ${split.calibration.length}, test ${split.test.length}` +
-      `; backend ${backend}; training on ${train.count} images`,
+      `; backend ${backend}; training on ${train.count} images` +
+      (options.noiseSigma === undefined ? "" : ` with Gaussian noise sigma ${options.noiseSigma}`),
   );
 
   const model = createLeNet({
@@ -193,6 +212,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
     seed: options.seed,
     validation: parts.calibration,
     learningRateForEpoch: halvingSchedule(options.learningRate, options.epochs),
+    augment: options.noiseSigma === undefined ? undefined : gaussianNoiseAugmentation(options.noiseSigma),
     onBatch: ({ epoch, batch, loss, accuracy }) => {
       if (batch === 0) {
         bar.start(batches, 0, { epoch: epoch + 1, epochs: options.epochs, loss: "-", acc: "-" });
@@ -213,10 +233,24 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
   const trainSeconds = (performance.now() - started) / 1000;
   const testAccuracy = await evaluateAccuracy(model, parts.test);
   console.log(`test accuracy ${(testAccuracy * 100).toFixed(2)}% on ${parts.test.count} images`);
+  let noisyTestAccuracy: number | undefined;
+  if (options.noiseSigma !== undefined) {
+    noisyTestAccuracy = await evaluateAccuracy(model, parts.test, 500, {
+      sigma: options.noiseSigma,
+      seed: options.seed,
+    });
+    console.log(
+      `noisy test accuracy ${
+        (noisyTestAccuracy * 100).toFixed(2)
+      }% (Gaussian noise sigma ${options.noiseSigma})`,
+    );
+  }
 
   const metrics: TrainMetrics = {
     data: options.data,
     testAccuracy,
+    noiseSigma: options.noiseSigma ?? 0,
+    ...(noisyTestAccuracy === undefined ? {} : { noisyTestAccuracy }),
     testCount: parts.test.count,
     calibrationAccuracy: history[history.length - 1]?.validationAccuracy ?? Number.NaN,
     split: {

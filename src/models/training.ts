@@ -3,13 +3,16 @@
  * (categorical cross-entropy with one-hot labels), over in-memory {@link Dataset}s.
  *
  * Each epoch visits the training images in a fresh order from `seededShuffle(seed + epoch)`, so runs are
- * reproducible on a given backend. No tensor outlives a batch.
+ * reproducible on a given backend. An optional augmentation (e.g. {@link gaussianNoiseAugmentation}, the
+ * noise-trained base classifier of Cohen et al. 2019) transforms each batch with a seed of its own. No tensor
+ * outlives a batch.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { type Dataset, imageSize } from "../data/dataset.ts";
 import { seededShuffle } from "../data/splits.ts";
+import { mulberry32 } from "../random.ts";
 
 /** Progress after one batch. */
 export interface BatchProgress {
@@ -43,6 +46,12 @@ export interface TrainOptions {
    * optimizer with a `learningRate` field, e.g. Adam or SGD) before the epoch starts.
    */
   learningRateForEpoch?: (epoch: number) => number;
+  /**
+   * Transforms each training batch before the step; `batchSeed` is drawn per batch from mulberry32(seed),
+   * so the augmentation repeats with the run. Returns a new tensor (the loop disposes it) or `x` itself;
+   * it must not dispose `x`.
+   */
+  augment?: (x: tf.Tensor4D, batchSeed: number) => tf.Tensor4D;
   onBatch?: (progress: BatchProgress) => void;
   onEpoch?: (summary: EpochSummary) => void;
 }
@@ -62,6 +71,22 @@ export function gatherBatch(ds: Dataset, indices: ArrayLike<number>): { x: tf.Te
     tf.oneHot(tf.tensor1d(labels, "int32"), ds.classNames.length).toFloat() as tf.Tensor2D
   );
   return { x, y };
+}
+
+/**
+ * `x` plus Gaussian noise N(0, sigma^2) per value, not clipped, drawn with `seed` (tf.randomNormal's seeded
+ * generator, the same on every backend). The caller disposes the result.
+ */
+export function addGaussianNoise<T extends tf.Tensor>(x: T, sigma: number, seed: number): T {
+  return tf.tidy(() => tf.add(x, tf.randomNormal(x.shape, 0, sigma, "float32", seed)) as T);
+}
+
+/** An augmentation for {@link TrainOptions.augment}: Gaussian noise N(0, sigma^2), not clipped. */
+export function gaussianNoiseAugmentation(sigma: number): (x: tf.Tensor4D, batchSeed: number) => tf.Tensor4D {
+  if (!(sigma > 0) || !Number.isFinite(sigma)) {
+    throw new RangeError(`noise sigma = ${sigma} must be positive`);
+  }
+  return (x, batchSeed) => addGaussianNoise(x, sigma, batchSeed);
 }
 
 /** Sets the learning rate of a compiled model's optimizer; throws if the optimizer has none. */
@@ -93,6 +118,7 @@ export async function trainClassifier(
   const batchSize = options.batchSize ?? 64;
   const seed = options.seed ?? 1;
   const batches = Math.ceil(train.count / batchSize);
+  const batchSeeds = mulberry32(seed ^ 0x0a06_5eed);
   const summaries: EpochSummary[] = [];
   for (let epoch = 0; epoch < options.epochs; epoch++) {
     const started = performance.now();
@@ -104,10 +130,13 @@ export async function trainClassifier(
     for (let batch = 0; batch < batches; batch++) {
       const indices = order.subarray(batch * batchSize, Math.min(train.count, (batch + 1) * batchSize));
       const { x, y } = gatherBatch(train, indices);
+      let input = x;
       let result: number | number[];
       try {
-        result = await model.trainOnBatch(x, y);
+        if (options.augment) input = options.augment(x, Math.floor(batchSeeds() * 2 ** 31));
+        result = await model.trainOnBatch(input, y);
       } finally {
+        if (input !== x) input.dispose();
         x.dispose();
         y.dispose();
       }
@@ -150,10 +179,44 @@ export async function predictClasses(
   return predictions;
 }
 
-/** Fraction of `ds` that `model` classifies correctly. */
-export async function evaluateAccuracy(model: tf.LayersModel, ds: Dataset, batchSize = 500): Promise<number> {
+/** Predicted class of every image of `ds` plus Gaussian noise (see {@link evaluateAccuracy}). */
+async function predictNoisyClasses(
+  model: tf.LayersModel,
+  ds: Dataset,
+  sigma: number,
+  seed: number,
+  batchSize: number,
+): Promise<Int32Array> {
+  const predictions = new Int32Array(ds.count);
+  const size = imageSize(ds);
+  const seeds = mulberry32(seed);
+  for (let start = 0; start < ds.count; start += batchSize) {
+    const end = Math.min(ds.count, start + batchSize);
+    const batchSeed = Math.floor(seeds() * 2 ** 31);
+    const classes = tf.tidy(() => {
+      const x = tf.tensor4d(ds.images.subarray(start * size, end * size), [end - start, ...ds.shape]);
+      return (model.predict(addGaussianNoise(x, sigma, batchSeed)) as tf.Tensor).argMax(-1);
+    });
+    predictions.set(await classes.data() as Int32Array, start);
+    classes.dispose();
+  }
+  return predictions;
+}
+
+/**
+ * Fraction of `ds` that `model` classifies correctly; with `noise`, of the images plus one seeded draw of
+ * Gaussian noise N(0, sigma^2) each (not clipped), a fresh seed per batch from mulberry32(noise.seed).
+ */
+export async function evaluateAccuracy(
+  model: tf.LayersModel,
+  ds: Dataset,
+  batchSize = 500,
+  noise?: { sigma: number; seed: number },
+): Promise<number> {
   if (ds.count === 0) return Number.NaN;
-  const predictions = await predictClasses(model, ds, batchSize);
+  const predictions = noise === undefined
+    ? await predictClasses(model, ds, batchSize)
+    : await predictNoisyClasses(model, ds, noise.sigma, noise.seed, batchSize);
   let correct = 0;
   for (let i = 0; i < ds.count; i++) if (predictions[i] === ds.labels[i]) correct++;
   return correct / ds.count;
