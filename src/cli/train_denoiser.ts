@@ -49,7 +49,6 @@ import { SMOOTHING } from "../stages/smoothing.ts";
 import { choiceFlag, listFlag, numberFlag, parseFlags, runMain, UsageError } from "./args.ts";
 import { DATASET_NAMES, loadNamedDataset } from "./datasets.ts";
 
-
 /** One trained denoiser as written to `denoisers.json`. */
 export interface DenoiserRunEntry {
   record: DenoiserRecord;
