@@ -90,6 +90,14 @@ Deno.test("bad values fail naming the option and its source", () => {
   assert.throws(() => load(["--defense", "jc nip"]), /defense: "jc nip" must be stage names joined by \+/);
   const detecting = load(["--policy", "reject", "--alpha", "0.01", "--defense", "detect+nip"]);
   assert.deepEqual([detecting.policy, detecting.alpha, detecting.defense], ["reject", 0.01, "detect+nip"]);
+  assert.throws(() => load(["--stage-settings", "sigma=0.5"]), /stageSettings: expected stage.setting=value/);
+  const smoothing = load(["--defense", "smooth", "--policy", "smoothed-reject"], {
+    NIP_STAGE_SETTINGS: "smooth.sigma=0.5,smooth.n=10000",
+  });
+  assert.deepEqual([smoothing.policy, smoothing.stageSettings], [
+    "smoothed-reject",
+    "smooth.sigma=0.5,smooth.n=10000",
+  ]);
 });
 
 Deno.test("every option has a unique flag and env name and appears in --help", () => {
