@@ -60,6 +60,11 @@ Deno.test("a variant's evaluation: a falling curve, the bare and noise rows besi
   assert.ok(Math.abs(result.maxRadius - 0.25 * 1.8257) < 0.001, `max radius ${result.maxRadius}`);
   const [empirical] = result.empirical!;
   assert.equal(empirical.epsilon, 0.5);
+  // The per-example worst case is at most either run.
+  assert.ok(
+    empirical.worstEmpiricalAccuracy! <=
+      Math.min(empirical.empiricalAccuracy, empirical.strongerEmpiricalAccuracy),
+  );
   for (
     const value of [empirical.empiricalAccuracy, empirical.strongerEmpiricalAccuracy, empirical.bareAccuracy]
   ) {
