@@ -11,6 +11,7 @@
  *
  * @module
  */
+import type { LayersModel } from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { initBackend } from "../src/engine/backend.ts";
 import { modelHash, saveModel } from "../src/engine/model_io.ts";
@@ -134,7 +135,7 @@ if (!(await Deno.stat(join(modelDir, "model.json")).then(() => true, () => false
   );
   const demo = await trainDemoPipeline();
   modelDir = join(await Deno.makeTempDir({ prefix: "nip-bench-" }), "fashion-lenet");
-  await saveModel(demo.split.model, modelDir);
+  await saveModel(demo.split.model as LayersModel, modelDir);
   await saveProfile({ ...demo.profile, modelHash: await modelHash(modelDir) }, join(modelDir, "profile"));
   modelSource = "demo model (trained by the benchmark: LeNet, 2 epochs on 2,000 Fashion-MNIST images)";
 }

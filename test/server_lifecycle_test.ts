@@ -3,6 +3,7 @@
  * config from flags/env/file, graceful shutdown on SIGTERM and SIGINT with a call in flight (the call
  * completes, the process exits 0); TLS and mTLS with certificates made by openssl.
  */
+import type { LayersModel } from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
@@ -22,7 +23,7 @@ await initBackend("wasm");
 const pipeline = await trainDemoPipeline({ seed: 4 });
 const tmp = await Deno.makeTempDir({ prefix: "nip-sidecar-test-" });
 const modelDir = join(tmp, "fashion-lenet");
-await saveModel(pipeline.split.model, modelDir);
+await saveModel(pipeline.split.model as LayersModel, modelDir);
 await saveProfile({ ...pipeline.profile, modelHash: await modelHash(modelDir) }, join(modelDir, "profile"));
 const PIXELS = 28 * 28;
 const one = { input: float32Input(pipeline.test.images.slice(0, PIXELS), [28, 28, 1]) };

@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { toTensor } from "../src/data/dataset.ts";
 import { buildProfile } from "../src/nip/calibrate.ts";
 import { NipDefense } from "../src/nip/defense.ts";
-import type { SplitModel } from "../src/nip/types.ts";
+import type { ModelPart, SplitModel } from "../src/nip/types.ts";
 import { DefensePipeline } from "../src/stages/pipeline.ts";
 import { nipStage } from "../src/stages/nip.ts";
 import type { DefenseStage } from "../src/stages/stage.ts";
@@ -19,12 +19,12 @@ calibrationX.dispose();
 /** The fixture's split model counting its forwards: through the body (to the layer) or the whole model. */
 function countingSplit(): { split: SplitModel; forwards: () => number } {
   let count = 0;
-  const counting = (model: tf.LayersModel) => {
-    const wrapped = Object.create(model) as tf.LayersModel;
-    wrapped.apply = ((...args: Parameters<tf.LayersModel["apply"]>) => {
+  const counting = (model: ModelPart) => {
+    const wrapped = Object.create(model) as { -readonly [K in keyof ModelPart]: ModelPart[K] };
+    wrapped.apply = ((...args: Parameters<ModelPart["apply"]>) => {
       count++;
       return model.apply(...args);
-    }) as tf.LayersModel["apply"];
+    }) as ModelPart["apply"];
     return wrapped;
   };
   const split = {

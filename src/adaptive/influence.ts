@@ -14,7 +14,7 @@ import {
   predictLabels,
 } from "../nip/neurons.ts";
 import { frontTailSigns } from "../nip/inverse.ts";
-import type { SplitModel } from "../nip/types.ts";
+import type { ModelPart, SplitModel } from "../nip/types.ts";
 
 /** Labels the split model predicts for `x` (no gradient). */
 export function predictedLabels(split: SplitModel, x: tf.Tensor): Int32Array {
@@ -26,15 +26,16 @@ interface SoftmaxHead {
   logits(z: tf.Tensor): tf.Tensor2D;
 }
 
-const softmaxHeads = new WeakMap<tf.LayersModel, SoftmaxHead | null>();
+const softmaxHeads = new WeakMap<ModelPart, SoftmaxHead | null>();
 
 /**
  * The head's logits when it ends in a softmax (a Dense layer with softmax activation, or a softmax
  * Activation layer), else null. Built once per head; shares the head's weights.
  */
-function softmaxHeadOf(head: tf.LayersModel): SoftmaxHead | null {
+function softmaxHeadOf(head: ModelPart): SoftmaxHead | null {
   if (softmaxHeads.has(head)) return softmaxHeads.get(head)!;
   let found: SoftmaxHead | null = null;
+  if (!(head instanceof tf.LayersModel)) return null;
   const output = head.outputs[0];
   const last = output.sourceLayer;
   const config = last.getConfig() as { activation?: string };

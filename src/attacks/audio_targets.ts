@@ -10,6 +10,7 @@
  */
 import { outputsProbabilities } from "../engine/outputs.ts";
 import * as tf from "@tensorflow/tfjs";
+import type { ModelPart } from "../nip/types.ts";
 import type { AttackBudget, AttackTarget } from "./types.ts";
 import { CLIP_SAMPLES, FEATURE_RANGE, PCM_SCALE } from "../../audio/config.ts";
 import { featurizeTensor } from "../../audio/features_tf.ts";
@@ -77,12 +78,12 @@ export function spectrogramLinfBudget(db: number): AttackBudget {
   return { epsilon: spectrogramLinfFromDb(db), label: `log-mel L_inf ${db} dB`, source: "custom" };
 }
 
-function scoreKindOf(model: tf.LayersModel): "probs" | "logits" {
+function scoreKindOf(model: ModelPart): "probs" | "logits" {
   return outputsProbabilities(model) ? "probs" : "logits";
 }
 
 /** Attack target over the feature map: inputs [batch, frames, bands, 1] in FEATURE_RANGE. */
-export function spectrogramTarget(model: tf.LayersModel): AttackTarget {
+export function spectrogramTarget(model: ModelPart): AttackTarget {
   return {
     scores: (x) => model.apply(x, { training: false }) as tf.Tensor2D,
     inputRange: [FEATURE_RANGE[0], FEATURE_RANGE[1]],
@@ -95,7 +96,7 @@ export function spectrogramTarget(model: tf.LayersModel): AttackTarget {
  * Attack target over the waveform: inputs [batch, 1, CLIP_SAMPLES, 1] (rank 4, as the attack library
  * expects; see {@link waveformBatch}) in [-1, 1]; scores = model(featurizeTensor(x)).
  */
-export function waveformTarget(model: tf.LayersModel): AttackTarget {
+export function waveformTarget(model: ModelPart): AttackTarget {
   return {
     scores: (x) =>
       tf.tidy(() => {

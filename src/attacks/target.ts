@@ -4,6 +4,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { ModelPart } from "../nip/types.ts";
 import { outputsProbabilities } from "../engine/outputs.ts";
 import type { AttackTarget } from "./types.ts";
 
@@ -16,7 +17,7 @@ export interface ModelTargetOptions {
 }
 
 /** A differentiable target over a tfjs LayersModel (inference mode). */
-export function targetFromModel(model: tf.LayersModel, options: ModelTargetOptions = {}): AttackTarget {
+export function targetFromModel(model: ModelPart, options: ModelTargetOptions = {}): AttackTarget {
   return {
     scores: (x) => model.apply(x, { training: false }) as tf.Tensor2D,
     inputRange: options.inputRange ?? [0, 1],

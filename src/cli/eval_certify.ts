@@ -20,6 +20,7 @@
  */
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import type { ModelPart } from "../nip/types.ts";
 import { toTensor } from "../data/dataset.ts";
 import { samplePart } from "../data/splits.ts";
 import { BACKEND_NAMES } from "../engine/backend.ts";
@@ -248,7 +249,7 @@ async function buildVariant(
     alpha: options.alpha,
   };
   let split = loaded.split;
-  let ownModel: tf.LayersModel | undefined;
+  let ownModel: ModelPart | undefined;
   if (variant === "noise-trained") {
     const dir = noiseModels.replaceAll("{sigma}", String(sigma));
     if (!await exists(join(dir, "model.json"))) return undefined;

@@ -16,22 +16,20 @@ import cliProgress from "cli-progress";
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, initBackend, parseBackendName } from "../engine/backend.ts";
 import { saveModel } from "../engine/model_io.ts";
-import type { Dataset } from "../data/dataset.ts";
-import { loadFashionMnist } from "../data/fashion_mnist.ts";
-import { loadMnist } from "../data/mnist.ts";
+import { type Dataset, subset } from "../data/dataset.ts";
+import { CIFAR10_SPLIT_SEED, GTSRB_SPLIT_SEED } from "../data/cifar_binary.ts";
 import {
   applySplit,
   FASHION_MNIST_PER_CLASS_SPLIT,
   FASHION_MNIST_SPLIT_SEED,
-  fashionMnistSplit,
   MNIST_HELD_OUT_FRACTION,
   MNIST_SPLIT_SEED,
-  mnistSplit,
   seededShuffle,
-  type Split,
 } from "../data/splits.ts";
-import { subset } from "../data/dataset.ts";
+import { loadNamedDataset } from "./datasets.ts";
 import { createLeNet } from "../models/lenet.ts";
+import { createResNet, createVgg } from "../models/image_nets.ts";
+import { cropFlipAugmentation } from "../models/augment.ts";
 import {
   type EpochSummary,
   evaluateAccuracy,
@@ -40,14 +38,26 @@ import {
   trainClassifier,
 } from "../models/training.ts";
 
-/** The datasets `train` knows. */
-export const TRAIN_DATASETS = ["fashion-mnist", "mnist"] as const;
+/** The datasets `train` knows (`cifar10` and `gtsrb` read `../shared/data`). */
+export const TRAIN_DATASETS = ["fashion-mnist", "mnist", "cifar10", "gtsrb"] as const;
+/** The architectures `train` builds: LeNet-5 (Flatten), a VGG-style net (Flatten), ResNet-20 / -8 (GAP). */
+export const TRAIN_ARCHITECTURES = ["lenet", "vgg", "resnet20", "resnet8"] as const;
+/** One of {@link TRAIN_ARCHITECTURES}. */
+export type TrainArchitecture = typeof TRAIN_ARCHITECTURES[number];
+/** Training-batch augmentations: random crop of a 4-pixel zero-padded image, plus a mirror with `crop-flip`. */
+export const TRAIN_AUGMENTATIONS = ["none", "crop", "crop-flip"] as const;
+/** One of {@link TRAIN_AUGMENTATIONS}. */
+export type TrainAugmentation = typeof TRAIN_AUGMENTATIONS[number];
 /** One of {@link TRAIN_DATASETS}. */
 export type TrainDataset = typeof TRAIN_DATASETS[number];
 
 /** Settings of one training run. */
 export interface TrainRunOptions {
   data: TrainDataset;
+  arch: TrainArchitecture;
+  augment: TrainAugmentation;
+  /** L2 weight decay of the VGG and ResNet kernels (their default when absent). */
+  weightDecay?: number;
   epochs: number;
   seed: number;
   backend: BackendName;
@@ -64,6 +74,10 @@ export interface TrainRunOptions {
 /** What `metrics.json` holds. */
 export interface TrainMetrics {
   data: TrainDataset;
+  arch: TrainArchitecture;
+  augment: TrainAugmentation;
+  /** Training images per second, augmentation included. */
+  imagesPerSecond: number;
   testAccuracy: number;
   /** Gaussian noise of the training batches (0: none). */
   noiseSigma: number;
@@ -86,8 +100,13 @@ export interface TrainMetrics {
 }
 
 const USAGE =
-  `usage: deno task train [--data fashion-mnist|mnist] [--epochs N] [--seed N] [--backend wasm|cpu|tensorflow|webgpu]
-                        [--batch-size N] [--lr X] [--limit N] [--noise-sigma S] [--out DIR]`;
+  `usage: deno task train [--data fashion-mnist|mnist|cifar10|gtsrb] [--arch lenet|vgg|resnet20|resnet8]
+                        [--augment none|crop|crop-flip] [--epochs N] [--seed N] [--backend wasm|cpu|tensorflow|webgpu]
+                        [--batch-size N] [--lr X] [--weight-decay X] [--limit N] [--noise-sigma S] [--out DIR]
+
+Trains a classifier on a data set's fixed train split (cifar10 and gtsrb from ../shared/data), with per-batch
+progress; reports calibration-split accuracy per epoch and test-split accuracy at the end; saves the model and
+metrics.json to --out (default models/<data>-<arch>).`;
 
 function positiveInteger(flag: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -107,6 +126,28 @@ function positiveNumber(flag: string, value: string | undefined, fallback: numbe
   return parsed;
 }
 
+function defaultOutput(data: TrainDataset, arch: TrainArchitecture): string {
+  if (data === "fashion-mnist" && arch === "lenet") return "models/fashion-lenet";
+  return `models/${data}-${arch}`;
+}
+
+function trainingAugmentation(
+  options: TrainRunOptions,
+): ((x: tf.Tensor4D, batchSeed: number) => tf.Tensor4D) | undefined {
+  const steps: ((x: tf.Tensor4D, batchSeed: number) => tf.Tensor4D)[] = [];
+  if (options.augment !== "none") steps.push(cropFlipAugmentation({ flip: options.augment === "crop-flip" }));
+  if (options.noiseSigma !== undefined) steps.push(gaussianNoiseAugmentation(options.noiseSigma));
+  if (steps.length <= 1) return steps[0];
+  return (x, batchSeed) => {
+    const cropped = steps[0](x, batchSeed);
+    try {
+      return steps[1](cropped, batchSeed + 1);
+    } finally {
+      if (cropped !== x) cropped.dispose();
+    }
+  };
+}
+
 /** Thrown by {@link parseTrainArgs} for `--help`: its message is the usage text. */
 export class UsageRequested extends Error {}
 
@@ -116,6 +157,9 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
     args,
     options: {
       data: { type: "string", default: "fashion-mnist" },
+      arch: { type: "string", default: "lenet" },
+      augment: { type: "string", default: "none" },
+      "weight-decay": { type: "string" },
       epochs: { type: "string" },
       seed: { type: "string" },
       backend: { type: "string", default: "wasm" },
@@ -133,8 +177,23 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
   if (!(TRAIN_DATASETS as readonly string[]).includes(data)) {
     throw new Error(`--data must be one of ${TRAIN_DATASETS.join(", ")}, got "${data}"\n${USAGE}`);
   }
+  const arch = values.arch as string;
+  if (!(TRAIN_ARCHITECTURES as readonly string[]).includes(arch)) {
+    throw new Error(`--arch must be one of ${TRAIN_ARCHITECTURES.join(", ")}, got "${arch}"\n${USAGE}`);
+  }
+  const augment = values.augment as string;
+  if (!(TRAIN_AUGMENTATIONS as readonly string[]).includes(augment)) {
+    throw new Error(`--augment must be one of ${TRAIN_AUGMENTATIONS.join(", ")}, got "${augment}"\n${USAGE}`);
+  }
+  const weightDecay = values["weight-decay"] === undefined ? undefined : Number(values["weight-decay"]);
+  if (weightDecay !== undefined && !(weightDecay >= 0)) {
+    throw new Error(`--weight-decay must be a number >= 0, got "${values["weight-decay"]}"`);
+  }
   return {
     data: data as TrainDataset,
+    arch: arch as TrainArchitecture,
+    augment: augment as TrainAugmentation,
+    weightDecay,
     epochs: positiveInteger("epochs", values.epochs, 8),
     seed: positiveInteger("seed", values.seed, 1),
     backend: parseBackendName(values.backend as string),
@@ -144,38 +203,59 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
     noiseSigma: values["noise-sigma"] === undefined
       ? undefined
       : positiveNumber("noise-sigma", values["noise-sigma"], 0),
-    out: values.out ?? (data === "mnist" ? "models/mnist-lenet" : "models/fashion-lenet"),
+    out: values.out ?? defaultOutput(data as TrainDataset, arch as TrainArchitecture),
   };
 }
 
-async function loadWithSplit(
-  data: TrainDataset,
-): Promise<{ dataset: Dataset; split: Split; rule: string; seed: number }> {
-  if (data === "mnist") {
-    const dataset = await loadMnist();
-    const fraction = MNIST_HELD_OUT_FRACTION;
-    return {
-      dataset,
-      split: mnistSplit(dataset.labels),
-      seed: MNIST_SPLIT_SEED,
-      rule: `per class: round(${fraction} n) calibration, round(${fraction} n) test, rest train`,
-    };
-  }
-  const dataset = await loadFashionMnist();
-  const counts = FASHION_MNIST_PER_CLASS_SPLIT;
-  return {
-    dataset,
-    split: fashionMnistSplit(dataset.labels),
+/** How each data set's fixed split is drawn, for `metrics.json` and the model card. */
+const SPLIT_RULES: Record<TrainDataset, { seed: number; rule: string }> = {
+  "fashion-mnist": {
     seed: FASHION_MNIST_SPLIT_SEED,
-    rule: `per class: ${counts.train} train / ${counts.calibration} calibration / ${counts.test} test`,
-  };
+    rule:
+      `per class: ${FASHION_MNIST_PER_CLASS_SPLIT.train} train / ${FASHION_MNIST_PER_CLASS_SPLIT.calibration} ` +
+      `calibration / ${FASHION_MNIST_PER_CLASS_SPLIT.test} test`,
+  },
+  mnist: {
+    seed: MNIST_SPLIT_SEED,
+    rule:
+      `per class: round(${MNIST_HELD_OUT_FRACTION} n) calibration, round(${MNIST_HELD_OUT_FRACTION} n) test, rest train`,
+  },
+  cifar10: {
+    seed: CIFAR10_SPLIT_SEED,
+    rule: "per class: round(0.1 n) calibration, round(0.1 n) test, rest train",
+  },
+  gtsrb: {
+    seed: GTSRB_SPLIT_SEED,
+    rule:
+      "by track (15 frames each), per class: max(1, round(0.15 t)) tracks calibration, as many test, rest train",
+  },
+};
+
+/** The model `--arch` names for a data set's image shape and class count. */
+export function createArchitecture(
+  arch: TrainArchitecture,
+  dataset: Pick<Dataset, "shape" | "classNames">,
+  options: { seed: number; learningRate: number; weightDecay?: number },
+): tf.LayersModel {
+  const common = { inputShape: dataset.shape, classes: dataset.classNames.length, ...options };
+  switch (arch) {
+    case "lenet":
+      return createLeNet(common);
+    case "vgg":
+      return createVgg(common);
+    case "resnet20":
+      return createResNet(common);
+    case "resnet8":
+      return createResNet({ ...common, blocks: 1 });
+  }
 }
 
 /** Runs one training: load, split, train with progress, evaluate, save. Returns the metrics written. */
 export async function runTraining(options: TrainRunOptions): Promise<TrainMetrics> {
   const backend = await initBackend(options.backend);
   const loadStarted = performance.now();
-  const { dataset, split, rule, seed: splitSeed } = await loadWithSplit(options.data);
+  const { dataset, split } = await loadNamedDataset(options.data);
+  const { rule, seed: splitSeed } = SPLIT_RULES[options.data];
   const parts = applySplit(dataset, split);
   let train = parts.train;
   if (options.limit !== undefined && options.limit < train.count) {
@@ -191,10 +271,10 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
       (options.noiseSigma === undefined ? "" : ` with Gaussian noise sigma ${options.noiseSigma}`),
   );
 
-  const model = createLeNet({
-    classes: dataset.classNames.length,
-    inputShape: dataset.shape,
+  const model = createArchitecture(options.arch, dataset, {
     seed: options.seed,
+    learningRate: options.learningRate,
+    weightDecay: options.weightDecay,
   });
   const batches = Math.ceil(train.count / options.batchSize);
   const bar = new cliProgress.SingleBar({
@@ -212,7 +292,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
     seed: options.seed,
     validation: parts.calibration,
     learningRateForEpoch: halvingSchedule(options.learningRate, options.epochs),
-    augment: options.noiseSigma === undefined ? undefined : gaussianNoiseAugmentation(options.noiseSigma),
+    augment: trainingAugmentation(options),
     onBatch: ({ epoch, batch, loss, accuracy }) => {
       if (batch === 0) {
         bar.start(batches, 0, { epoch: epoch + 1, epochs: options.epochs, loss: "-", acc: "-" });
@@ -248,6 +328,10 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
 
   const metrics: TrainMetrics = {
     data: options.data,
+    arch: options.arch,
+    augment: options.augment,
+    imagesPerSecond:
+      Math.round(train.count * options.epochs / history.reduce((sum, e) => sum + e.seconds, 0) * 10) / 10,
     testAccuracy,
     noiseSigma: options.noiseSigma ?? 0,
     ...(noisyTestAccuracy === undefined ? {} : { noisyTestAccuracy }),

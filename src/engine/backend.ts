@@ -12,6 +12,7 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { registerComposedWasmKernels } from "./kernels.ts";
+import { registerBatchNormGradient } from "./batch_norm_gradient.ts";
 
 /** The backends a user may ask for. */
 export const BACKEND_NAMES = ["wasm", "cpu", "tensorflow", "webgpu"] as const;
@@ -170,7 +171,8 @@ export interface InitBackendOptions {
 
 /**
  * Activates a backend and waits until it is ready; returns the active backend's name. On "wasm" it
- * also registers the composed gradient kernels (see kernels.ts). Throws {@link BackendUnavailableError}
+ * also registers the composed gradient kernels (see kernels.ts); on every backend, the broadcasting
+ * batch-norm gradient (batch_norm_gradient.ts). Throws {@link BackendUnavailableError}
  * with the reason, and what to install, when the backend cannot be used; the previous backend stays
  * active then.
  */
@@ -187,5 +189,6 @@ export async function initBackend(
   if (!ok) throw new BackendUnavailableError(`backend "${name}" failed to initialise`);
   await tf.ready();
   if (name === "wasm") registerComposedWasmKernels();
+  registerBatchNormGradient();
   return tf.getBackend();
 }

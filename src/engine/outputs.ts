@@ -6,15 +6,21 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { ModelPart } from "../nip/types.ts";
 
-/** Whether the model's last layer is a softmax, i.e. it outputs probabilities rather than logits. */
-export function outputsProbabilities(model: tf.LayersModel): boolean {
+/**
+ * Whether the model outputs probabilities rather than logits: its declared `scoreKind` (a split GraphModel
+ * reads it from its output node), else whether a LayersModel's last layer is a softmax.
+ */
+export function outputsProbabilities(model: ModelPart): boolean {
+  if (model.scoreKind !== undefined) return model.scoreKind === "probs";
+  if (!(model instanceof tf.LayersModel)) return false;
   const last = model.layers[model.layers.length - 1];
   return (last?.getConfig() as { activation?: string }).activation === "softmax";
 }
 
 /** A function from the model's output to class probabilities (a new tensor, differentiable). */
-export function toProbabilities(model: tf.LayersModel): (scores: tf.Tensor) => tf.Tensor2D {
+export function toProbabilities(model: ModelPart): (scores: tf.Tensor) => tf.Tensor2D {
   const probs = outputsProbabilities(model);
   return (scores) => (probs ? scores.clone() : tf.softmax(scores)) as tf.Tensor2D;
 }

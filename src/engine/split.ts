@@ -119,6 +119,13 @@ function buildHead(model: tf.LayersModel, layer: Layer, splitOutput: tf.Symbolic
   return tf.model({ inputs: headInput, outputs: headOutput });
 }
 
+/** A LayersModel split by {@link splitModel}: its parts are LayersModels too. */
+export interface LayersSplitModel extends SplitModel {
+  readonly model: tf.LayersModel;
+  readonly body: tf.LayersModel;
+  readonly head: tf.LayersModel;
+}
+
 /** Options of {@link splitModel}. */
 export interface SplitOptions {
   /** Layer to split at; default {@link defaultSplitLayer}. */
@@ -131,7 +138,7 @@ export interface SplitOptions {
  * Splits a single-input, single-output LayersModel at a layer into `body` and `head` (sharing the
  * model's weights), so that `head(body(x))` equals `model(x)`.
  */
-export function splitModel(model: tf.LayersModel, options: SplitOptions = {}): SplitModel {
+export function splitModel(model: tf.LayersModel, options: SplitOptions = {}): LayersSplitModel {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
     throw new SplitError(
       `model "${model.name}" has ${model.inputs.length} inputs and ${model.outputs.length} outputs; ` +

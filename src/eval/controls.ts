@@ -6,6 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { ModelPart } from "../nip/types.ts";
 import { predictLabels } from "../nip/neurons.ts";
 
 /** Fraction of `predicted` equal to `labels`. */
@@ -20,7 +21,7 @@ export function agreement(predicted: ArrayLike<number>, labels: ArrayLike<number
  * returns the fraction classified as `labels`, averaged over `draws` draws.
  */
 export function randomNoiseControl(
-  model: tf.LayersModel,
+  model: ModelPart,
   x: tf.Tensor,
   norms: Float32Array,
   labels: Int32Array,

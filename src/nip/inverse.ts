@@ -6,6 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { ModelPart } from "./types.ts";
 import { neuronOutputs, type NeuronPartition } from "./neurons.ts";
 
 /** Row-major [n, a] matrix with +1 at front neurons, -1 at tail neurons and 0 elsewhere. */
@@ -23,7 +24,7 @@ export function frontTailSigns(partitions: readonly NeuronPartition[], neuronCou
  * `rho` for a batch: the input gradient of `sum(phi(body(x)) * signs)`. Examples are independent in the
  * body, so one gradient of the batch sum gives every example's own gradient.
  */
-export function inversePerturbations(body: tf.LayersModel, x: tf.Tensor, signs: tf.Tensor2D): tf.Tensor {
+export function inversePerturbations(body: ModelPart, x: tf.Tensor, signs: tf.Tensor2D): tf.Tensor {
   return tf.tidy(() => {
     const objective = (input: tf.Tensor) =>
       neuronOutputs(body.apply(input, { training: false }) as tf.Tensor).mul(signs).sum();

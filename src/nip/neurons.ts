@@ -4,7 +4,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { SplitModel } from "./types.ts";
+import type { ModelPart, SplitModel } from "./types.ts";
 
 /**
  * Neuron outputs `phi` of a layer output: the spatial mean of each feature map for [n, h, w, a]
@@ -20,7 +20,7 @@ export function neuronOutputs(layerOutput: tf.Tensor): tf.Tensor2D {
 }
 
 /** Gradient of the scores' entry `labels[i]` of row i with respect to the head's input. */
-function scoreGradient(head: tf.LayersModel, layerOutput: tf.Tensor, labels: tf.Tensor1D): tf.Tensor {
+function scoreGradient(head: ModelPart, layerOutput: tf.Tensor, labels: tf.Tensor1D): tf.Tensor {
   return tf.tidy(() => {
     const classes = (head.outputs[0].shape[1] ?? 0) as number;
     // A one-output head has only class 0; oneHot needs a depth of at least 2.
@@ -33,7 +33,7 @@ function scoreGradient(head: tf.LayersModel, layerOutput: tf.Tensor, labels: tf.
 }
 
 /** Labels a model predicts for a batch (argmax of its scores, inference mode), as a plain array. */
-export function predictLabels(model: tf.LayersModel, x: tf.Tensor): Int32Array {
+export function predictLabels(model: ModelPart, x: tf.Tensor): Int32Array {
   return tf.tidy(() =>
     Int32Array.from((model.apply(x, { training: false }) as tf.Tensor).argMax(1).dataSync() as Int32Array)
   );
@@ -62,7 +62,7 @@ export function forwardAtLayer(split: SplitModel, x: tf.Tensor): LayerForward {
  * when the whole map shifts with its mean.
  */
 export function neuronInfluence(
-  head: tf.LayersModel,
+  head: ModelPart,
   layerOutput: tf.Tensor,
   labels: tf.Tensor1D,
 ): tf.Tensor2D {
@@ -76,7 +76,7 @@ export function neuronInfluence(
  * {@link neuronInfluence}.
  */
 export function neuronGradient(
-  head: tf.LayersModel,
+  head: ModelPart,
   layerOutput: tf.Tensor,
   labels: tf.Tensor1D,
 ): tf.Tensor2D {

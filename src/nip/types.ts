@@ -16,16 +16,34 @@ export type ScaleRule = "paper" | "rms";
 export type ScoreKind = "probs" | "logits";
 
 /**
+ * What the core needs of a model or a part of one: apply it to a batch (gradients flow through), read its
+ * output shape, release it. A tfjs LayersModel is one; a GraphModel split at a node is wrapped as one
+ * (`engine/graph_split.ts`).
+ */
+export interface ModelPart {
+  apply(
+    inputs: tf.Tensor,
+    kwargs?: { training?: boolean },
+  ): tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[];
+  predict(x: tf.Tensor): tf.Tensor | tf.Tensor[];
+  readonly inputs: readonly { readonly shape: readonly (number | null)[] }[];
+  readonly outputs: readonly { readonly shape: readonly (number | null)[] }[];
+  /** What the output holds, when the part declares it (a LayersModel does not: its last layer tells). */
+  readonly scoreKind?: "probs" | "logits";
+  dispose(): unknown;
+}
+
+/**
  * A classifier split at the chosen layer `l`: `body` maps inputs to the layer's output, `head` maps that
  * output to the model's scores. `model` is the whole classifier.
  */
 export interface SplitModel {
   /** The whole classifier: input batch -> scores. */
-  readonly model: tf.LayersModel;
+  readonly model: ModelPart;
   /** Input -> output of the chosen layer (flat [n, a] or feature maps [n, h, w, a]). */
-  readonly body: tf.LayersModel;
+  readonly body: ModelPart;
   /** Output of the chosen layer -> scores. */
-  readonly head: tf.LayersModel;
+  readonly head: ModelPart;
   /** Name of the chosen layer. */
   readonly layerName: string;
   /** Input shape without the batch dimension, e.g. [28, 28, 1]. */

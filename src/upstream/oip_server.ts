@@ -10,6 +10,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import * as tf from "@tensorflow/tfjs";
+import type { ModelPart } from "../nip/types.ts";
 import { Buffer } from "node:buffer";
 import {
   decodeBytesElements,
@@ -22,7 +23,7 @@ import {
 
 /** Settings of {@link startOipServer}. */
 export interface OipServerOptions {
-  model: tf.LayersModel;
+  model: ModelPart;
   /** Model name served. */
   modelName: string;
   inputName?: string;

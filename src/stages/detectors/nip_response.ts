@@ -34,7 +34,7 @@ import * as tf from "@tensorflow/tfjs";
 import { NipDefense } from "../../nip/defense.ts";
 import { forwardAtLayer } from "../../nip/neurons.ts";
 import type { NipProfile } from "../../nip/profile.ts";
-import type { SplitModel } from "../../nip/types.ts";
+import type { ModelPart, SplitModel } from "../../nip/types.ts";
 import { type DefenseStage, numericSetting, type StageFactory, type StageState } from "../stage.ts";
 import { bpda } from "../../engine/bpda.ts";
 import { constantLabels, toProbabilities } from "../../engine/outputs.ts";
@@ -89,7 +89,7 @@ function rowDistances(a: Float32Array, b: Float32Array, n: number): Float32Array
 }
 
 /** Softmax probabilities of a model's scores: as they are when its last layer is a softmax. */
-function probabilities(model: tf.LayersModel): (scores: tf.Tensor) => Float32Array {
+function probabilities(model: ModelPart): (scores: tf.Tensor) => Float32Array {
   const toProbs = toProbabilities(model);
   return (scores) => tf.tidy(() => Float32Array.from(toProbs(scores).dataSync() as Float32Array));
 }
