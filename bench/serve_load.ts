@@ -6,7 +6,7 @@
  * One 28x28 example per request. Writes a JSON report and prints a Markdown table.
  *
  * Flags: --seconds S (per cell, default 3), --concurrency 1,16,64, --out FILE
- * (default bench/serve_load.results.json), --model-dir DIR (default models/fashion-lenet; when it has no
+ * (default bench/serve_load.results.json), --model DIR (default models/fashion-lenet; when it has no
  * model.json, a small demo model is trained and calibrated into a temp dir and the report says so).
  *
  * @module
@@ -28,7 +28,7 @@ const flag = (name: string, fallback: string) => {
 const SECONDS = Number(flag("seconds", "3"));
 const CONCURRENCY = flag("concurrency", "1,16,64").split(",").map(Number);
 const OUT = flag("out", "bench/serve_load.results.json");
-let modelDir = flag("model-dir", "models/fashion-lenet");
+let modelDir = flag("model", "models/fashion-lenet");
 let modelSource = modelDir;
 
 /** Latency percentiles and throughput of one cell. */
@@ -154,7 +154,7 @@ const oip = await spawnUntil(
     "run",
     "-A",
     "src/upstream/oip_server.ts",
-    "--model-dir",
+    "--model",
     modelDir,
     "--model-name",
     "fashion-lenet",

@@ -30,6 +30,14 @@ export function defaultProfileDir(modelDir: string): string {
   return join(modelDir, "profile");
 }
 
+/**
+ * Where the calibration tasks write a profile unless `--out` says otherwise: `out/profiles/<model name>`,
+ * never into the model's folder, which they were only given to read.
+ */
+export function outputProfileDir(modelDir: string): string {
+  return join("out", "profiles", basename(modelDir));
+}
+
 /** A loaded model, its profile and the defense pipeline built over both. */
 export interface Pipeline {
   split: SplitModel;

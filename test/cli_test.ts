@@ -207,3 +207,32 @@ Deno.test("calibrate:detectors writes a profile with detection; eval --detect re
   assert.match(uncalibrated.stderr, /no detector calibration; run `deno task calibrate:detectors/);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("every task answers --help with its usage and exit 0", async () => {
+  const tasks = [
+    "calibrate",
+    "calibrate_detectors",
+    "calibrate_speaker",
+    "defend",
+    "demo",
+    "eval",
+    "train",
+    "train_denoiser",
+    "train_speaker",
+  ];
+  for (const task of tasks) {
+    const result = await runTask(task, ["--help"]);
+    assert.equal(result.code, 0, `${task}: ${result.stderr}`);
+    assert.match(result.stdout, /deno task /, task);
+    assert.doesNotMatch(result.stdout, /@module|\/\*\*/, task);
+  }
+  const certify = await runTask("eval", ["--certify", "--help"]);
+  assert.equal(certify.code, 0);
+  assert.match(certify.stdout, /deno task eval --certify/);
+});
+
+Deno.test("eval with an attack that has no preset for the asked budget is a usage error, not an empty table", async () => {
+  const result = await runTask("eval", ["--attacks", "jsma", "--budgets", "standard", "--n", "5"]);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /nothing to run: jsma at the standard budget/);
+});

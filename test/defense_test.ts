@@ -115,6 +115,24 @@ Deno.test("calibrateStrength picks the largest strength within the benign-accura
   assert.ok(within.length > 0);
   assert.equal(result.chosen, within[within.length - 1].strength);
   assert.equal(result.heldOut, 200);
+  assert.equal(result.budgetExamples, 2);
+  heldOut.dispose();
+  defense.dispose();
+});
+
+Deno.test("calibrateStrength refuses a budget smaller than one held-out example's weight", () => {
+  const defense = new NipDefense(fixture.split, profile);
+  const heldOut = toTensor(fixture.calibration, 400, 450);
+  const labels = fixture.calibration.labels.slice(400, 450);
+  // 50 examples weigh 2 points each: a 1-point budget cannot be measured on them.
+  assert.throws(
+    () => calibrateStrength(defense, heldOut, labels, { budgetPoints: 1 }),
+    /less than one of the 50 held-out examples \(2\.000 points each\): use at least 100 held-out examples/,
+  );
+  assert.equal(
+    calibrateStrength(defense, heldOut, labels, { budgetPoints: 0, grid: [0.01] }).budgetExamples,
+    0,
+  );
   heldOut.dispose();
   defense.dispose();
 });

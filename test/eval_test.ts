@@ -146,3 +146,16 @@ Deno.test("ROC AUC is the probability a positive outscores a negative, ties half
   assert.equal(rocAuc([1, 3], [2, 4]), 0.75);
   assert.ok(Number.isNaN(rocAuc([], [1])));
 });
+
+Deno.test("resolveSpecs: a combination with nothing to run is an error naming the skipped pairs", () => {
+  const heard: string[] = [];
+  assert.throws(
+    () => resolveSpecs(["jsma"], ["standard"], "grey28", {}, (reason) => heard.push(reason)),
+    /nothing to run: jsma at the standard budget/,
+  );
+  assert.equal(heard.length, 1);
+  const specs = resolveSpecs(["fgsm", "jsma"], ["standard"], "grey28", {}, (reason) => heard.push(reason));
+  assert.equal(specs.length, 1);
+  assert.equal(heard.length, 2);
+  assert.deepEqual(resolveSpecs([], ["standard"], "grey28"), []);
+});

@@ -122,7 +122,7 @@ Deno.test("main.ts exits 2 with the reason on a bad flag, 1 when the model is mi
       "run",
       "-A",
       "src/server/main.ts",
-      "--model-dir",
+      "--model",
       join(tmp, "nope"),
       "--bind",
       "127.0.0.1:0",

@@ -70,8 +70,30 @@ export function settingsFlag(
   }
 }
 
-/** Runs a task's main function: usage errors and other failures print one clear line and set the exit code. */
-export async function runMain(main: () => Promise<void>): Promise<void> {
+/**
+ * The usage text of a task: its module's doc comment (the first `/** ... *\/` block of the file at
+ * `moduleUrl`), without the comment markers and the `@module` tag. The doc comment is the one place a task's
+ * flags are written down.
+ */
+export async function moduleUsage(moduleUrl: string): Promise<string> {
+  const source = await Deno.readTextFile(new URL(moduleUrl));
+  const match = source.match(/\/\*\*([\s\S]*?)\*\//);
+  if (match === null) return "";
+  return match[1].split("\n").map((line) => line.replace(/^\s*\* ?/, "")).filter((line) =>
+    line.trim() !== "@module"
+  ).join("\n").trim();
+}
+
+/**
+ * Runs a task's main function: `--help` / `-h` prints the task's usage (its module doc, see
+ * {@link moduleUsage}) and exits 0; usage errors and other failures print one clear line and set the exit
+ * code (2 and 1).
+ */
+export async function runMain(main: () => Promise<void>, moduleUrl: string): Promise<void> {
+  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+    console.log(await moduleUsage(moduleUrl));
+    return;
+  }
   try {
     await main();
   } catch (error) {

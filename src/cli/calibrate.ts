@@ -1,6 +1,8 @@
 /**
  * `deno task calibrate`: builds a NIP profile for a model from benign calibration examples, picks the
- * defense strength on held-out calibration examples (disjoint from the candidates), and saves it.
+ * defense strength on held-out calibration examples (disjoint from the candidates), and saves it to `--out`
+ * (default `out/profiles/<model name>`; never into the model's folder unless `--out` names it: the embedded
+ * default's profile is rebuilt with `--out models/fashion-lenet/profile`).
  *
  *   deno task calibrate [--model models/fashion-lenet] [--data fashion-mnist] [--candidates 1000]
  *     [--held-out 1000] [--layer NAME] [--k1 5] [--k2 5] [--key knn|paper] [--scale paper|rms]
@@ -15,7 +17,7 @@ import { calibrateProfile } from "../nip/calibrate.ts";
 import { keyUsesAllNeurons, type NipProfile } from "../nip/profile.ts";
 import type { NipSettings } from "../nip/types.ts";
 import { saveProfile } from "../profile_io.ts";
-import { DEFAULT_MODEL_DIR, defaultProfileDir, loadSplitModel } from "../pipeline.ts";
+import { DEFAULT_MODEL_DIR, loadSplitModel, outputProfileDir } from "../pipeline.ts";
 import { choiceFlag, numberFlag, parseFlags, runMain } from "./args.ts";
 import { loadNamedDataset } from "./datasets.ts";
 import { samplePart } from "../data/splits.ts";
@@ -67,6 +69,14 @@ export async function saveAndSummarize(profile: NipProfile, out: string): Promis
     null,
     2,
   ));
+  const strength = profile.strengthCalibration;
+  if (strength) {
+    console.error(
+      `strength ${strength.chosen} picked on ${strength.heldOut} held-out examples: a budget of ` +
+        `${strength.budgetPoints} points allows ${strength.budgetExamples} of them to be lost ` +
+        `(bare accuracy ${(strength.bareAccuracy * 100).toFixed(1)}%)`,
+    );
+  }
 }
 
 async function main(): Promise<void> {
@@ -109,7 +119,7 @@ async function main(): Promise<void> {
   );
   progress.stop();
   tf.dispose([x, heldOutX].filter((t) => t !== undefined));
-  await saveAndSummarize(profile, flags.out ?? defaultProfileDir(flags.model));
+  await saveAndSummarize(profile, flags.out ?? outputProfileDir(flags.model));
 }
 
-if (import.meta.main) await runMain(main);
+if (import.meta.main) await runMain(main, import.meta.url);

@@ -1,6 +1,7 @@
 /**
  * `deno task calibrate:detectors`: fits the named detectors on benign calibration examples and calibrates
- * them and their combination (SPEC.md section 8), then saves them into the model's profile. The three sets
+ * them and their combination (SPEC.md section 8), then saves the profile with them to `--out` (default
+ * `out/profiles/<model name>`; the profile read is left as it was). The three sets
  * (fit, reference, held-out) come from the calibration split after the examples NIP's profile used
  * (its candidates and its strength's held-out examples), so they are disjoint from those and from the test
  * split.
@@ -17,7 +18,7 @@ import { toTensor } from "../data/dataset.ts";
 import { samplePart } from "../data/splits.ts";
 import { BACKEND_NAMES } from "../engine/backend.ts";
 import type { NipProfile } from "../nip/profile.ts";
-import { DEFAULT_MODEL_DIR, defaultProfileDir, loadPipeline } from "../pipeline.ts";
+import { DEFAULT_MODEL_DIR, defaultProfileDir, loadPipeline, outputProfileDir } from "../pipeline.ts";
 import { saveProfile } from "../profile_io.ts";
 import { calibrateDetection, DETECTION } from "../stages/detection.ts";
 import { DETECTOR_NAMES, stageFactory } from "../stages/registry.ts";
@@ -140,7 +141,7 @@ async function main(): Promise<void> {
     states[DETECTION].meta.seconds = Number(seconds.toFixed(1));
     states[DETECTION].meta.data = description;
     const profile: NipProfile = { ...loaded.profile, stages: { ...loaded.profile.stages, ...states } };
-    const out = flags.out ?? profileDir;
+    const out = flags.out ?? outputProfileDir(modelDir);
     await saveProfile(profile, out);
     console.log(JSON.stringify({ profile: out, detectors: names, ...states[DETECTION].meta }, null, 2));
   } finally {
@@ -149,4 +150,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) await runMain(main);
+if (import.meta.main) await runMain(main, import.meta.url);

@@ -148,4 +148,4 @@ async function main(): Promise<void> {
   pipeline.defense.dispose();
 }
 
-if (import.meta.main) await runMain(main);
+if (import.meta.main) await runMain(main, import.meta.url);

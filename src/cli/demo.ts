@@ -32,4 +32,4 @@ async function main(): Promise<void> {
   );
 }
 
-if (import.meta.main) await runMain(main);
+if (import.meta.main) await runMain(main, import.meta.url);

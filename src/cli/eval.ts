@@ -58,7 +58,7 @@ import { buildPipelines, parseDefenseList, stageFactory } from "../stages/regist
 import type { StageSettings } from "../stages/stage.ts";
 import { choiceFlag, listFlag, numberFlag, parseFlags, runMain, settingsFlag, UsageError } from "./args.ts";
 import { loadNamedDataset } from "./datasets.ts";
-import { certifyMain } from "./eval_certify.ts";
+import { CERTIFY_MODULE_URL, certifyMain } from "./eval_certify.ts";
 import { createProgress } from "./progress.ts";
 
 /** The committed speaker model, evaluated with `--data fsdd`. */
@@ -116,12 +116,18 @@ async function evaluationData(
   }
   const { dataset, split } = await loadNamedDataset(options.data);
   const test = samplePart(dataset, split, "test", options.n, { seed: options.seed });
-  const specs = resolveSpecs(
-    options.attacks,
-    options.budgets,
-    inputKindOf(pipeline.split.inputShape),
-    options.attackOverrides,
-  );
+  let specs: AttackSpec[];
+  try {
+    specs = resolveSpecs(
+      options.attacks,
+      options.budgets,
+      inputKindOf(pipeline.split.inputShape),
+      options.attackOverrides,
+      (reason) => console.error(`skipped: ${reason}`),
+    );
+  } catch (error) {
+    throw new UsageError(`--attacks / --budgets: ${(error as Error).message}`);
+  }
   return {
     set: { x: toTensor(test), labels: test.labels },
     specs,
@@ -308,4 +314,7 @@ async function main(): Promise<void> {
   console.log(`written: ${join(out, "eval.json")}, ${join(out, "eval.md")}`);
 }
 
-if (import.meta.main) await runMain(Deno.args.includes("--certify") ? certifyMain : main);
+if (import.meta.main) {
+  const certify = Deno.args.includes("--certify");
+  await runMain(certify ? certifyMain : main, certify ? CERTIFY_MODULE_URL : import.meta.url);
+}

@@ -279,4 +279,7 @@ async function buildVariant(
   }
 }
 
-if (import.meta.main) await runMain(certifyMain);
+/** This module's URL: `deno task eval --certify --help` prints its doc. */
+export const CERTIFY_MODULE_URL = import.meta.url;
+
+if (import.meta.main) await runMain(certifyMain, import.meta.url);

@@ -1,16 +1,17 @@
 /**
- * `deno task train`: trains the default LeNet-style model on the fixed split of Fashion-MNIST (or MNIST),
- * shows per-batch progress and per-epoch loss/accuracy on stdout, evaluates on the test split and saves
- * `model.json` + `weights.bin` (engine model IO) and `metrics.json` to `--out`. With `--noise-sigma S` every
+ * `deno task train`: trains a classifier on a data set's fixed train split (the default LeNet on
+ * Fashion-MNIST; `cifar10` and `gtsrb` read `../shared/data`), shows per-batch progress and per-epoch
+ * loss/accuracy (on the calibration split) on stdout, evaluates on the test split and saves `model.json` +
+ * `weights.bin` (engine model IO) and `metrics.json` to `--out` (default `models/<data>-<arch>`). With `--noise-sigma S` every
  * training batch gets Gaussian noise N(0, S^2) (not clipped, seeded): Cohen et al.'s noise-trained base
  * classifier for randomized smoothing; the test accuracy is then also measured on noisy test images.
  *
- * Usage: `deno task train [--data fashion-mnist|mnist] [--epochs 8] [--seed 1] [--backend wasm]
- *   [--batch-size 64] [--lr 0.001] [--limit N] [--noise-sigma S] [--out models/fashion-lenet]`
+ *   deno task train [--data fashion-mnist|mnist|cifar10|gtsrb] [--arch lenet|vgg|resnet20|resnet8]
+ *     [--augment none|crop|crop-flip] [--epochs 8] [--seed 1] [--backend wasm|cpu|tensorflow|webgpu]
+ *     [--batch-size 64] [--lr 0.001] [--weight-decay 5e-4] [--limit N] [--noise-sigma S] [--out DIR]
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import process from "node:process";
 import cliProgress from "cli-progress";
 import * as tf from "@tensorflow/tfjs";
@@ -27,6 +28,7 @@ import {
   seededShuffle,
 } from "../data/splits.ts";
 import { loadNamedDataset } from "./datasets.ts";
+import { parseFlags, runMain, UsageError } from "./args.ts";
 import { createLeNet } from "../models/lenet.ts";
 import { createResNet, createVgg } from "../models/image_nets.ts";
 import { cropFlipAugmentation } from "../models/augment.ts";
@@ -99,20 +101,11 @@ export interface TrainMetrics {
   tfjsVersion: string;
 }
 
-const USAGE =
-  `usage: deno task train [--data fashion-mnist|mnist|cifar10|gtsrb] [--arch lenet|vgg|resnet20|resnet8]
-                        [--augment none|crop|crop-flip] [--epochs N] [--seed N] [--backend wasm|cpu|tensorflow|webgpu]
-                        [--batch-size N] [--lr X] [--weight-decay X] [--limit N] [--noise-sigma S] [--out DIR]
-
-Trains a classifier on a data set's fixed train split (cifar10 and gtsrb from ../shared/data), with per-batch
-progress; reports calibration-split accuracy per epoch and test-split accuracy at the end; saves the model and
-metrics.json to --out (default models/<data>-<arch>).`;
-
 function positiveInteger(flag: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed <= 0) {
-    throw new Error(`--${flag} must be a positive integer, got "${value}"`);
+    throw new UsageError(`--${flag} must be a positive integer, got "${value}"`);
   }
   return parsed;
 }
@@ -121,7 +114,7 @@ function positiveNumber(flag: string, value: string | undefined, fallback: numbe
   if (value === undefined) return fallback;
   const parsed = Number(value);
   if (!(parsed > 0) || !Number.isFinite(parsed)) {
-    throw new Error(`--${flag} must be a positive number, got "${value}"`);
+    throw new UsageError(`--${flag} must be a positive number, got "${value}"`);
   }
   return parsed;
 }
@@ -148,46 +141,37 @@ function trainingAugmentation(
   };
 }
 
-/** Thrown by {@link parseTrainArgs} for `--help`: its message is the usage text. */
-export class UsageRequested extends Error {}
-
-/** Parses command-line flags (see the module doc); throws with the usage on bad input. */
+/** Parses command-line flags (see the module doc); throws a UsageError naming the flag on bad input. */
 export function parseTrainArgs(args: string[]): TrainRunOptions {
-  const { values } = parseArgs({
-    args,
-    options: {
-      data: { type: "string", default: "fashion-mnist" },
-      arch: { type: "string", default: "lenet" },
-      augment: { type: "string", default: "none" },
-      "weight-decay": { type: "string" },
-      epochs: { type: "string" },
-      seed: { type: "string" },
-      backend: { type: "string", default: "wasm" },
-      "batch-size": { type: "string" },
-      lr: { type: "string" },
-      limit: { type: "string" },
-      "noise-sigma": { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-  });
-  if (values.help) throw new UsageRequested(USAGE);
+  const values = parseFlags({
+    data: { type: "string", default: "fashion-mnist" },
+    arch: { type: "string", default: "lenet" },
+    augment: { type: "string", default: "none" },
+    "weight-decay": { type: "string" },
+    epochs: { type: "string" },
+    seed: { type: "string" },
+    backend: { type: "string", default: "wasm" },
+    "batch-size": { type: "string" },
+    lr: { type: "string" },
+    limit: { type: "string" },
+    "noise-sigma": { type: "string" },
+    out: { type: "string" },
+  }, args);
   const data = values.data as string;
   if (!(TRAIN_DATASETS as readonly string[]).includes(data)) {
-    throw new Error(`--data must be one of ${TRAIN_DATASETS.join(", ")}, got "${data}"\n${USAGE}`);
+    throw new UsageError(`--data must be one of ${TRAIN_DATASETS.join(", ")}, got "${data}"`);
   }
   const arch = values.arch as string;
   if (!(TRAIN_ARCHITECTURES as readonly string[]).includes(arch)) {
-    throw new Error(`--arch must be one of ${TRAIN_ARCHITECTURES.join(", ")}, got "${arch}"\n${USAGE}`);
+    throw new UsageError(`--arch must be one of ${TRAIN_ARCHITECTURES.join(", ")}, got "${arch}"`);
   }
   const augment = values.augment as string;
   if (!(TRAIN_AUGMENTATIONS as readonly string[]).includes(augment)) {
-    throw new Error(`--augment must be one of ${TRAIN_AUGMENTATIONS.join(", ")}, got "${augment}"\n${USAGE}`);
+    throw new UsageError(`--augment must be one of ${TRAIN_AUGMENTATIONS.join(", ")}, got "${augment}"`);
   }
   const weightDecay = values["weight-decay"] === undefined ? undefined : Number(values["weight-decay"]);
   if (weightDecay !== undefined && !(weightDecay >= 0)) {
-    throw new Error(`--weight-decay must be a number >= 0, got "${values["weight-decay"]}"`);
+    throw new UsageError(`--weight-decay must be a number >= 0, got "${values["weight-decay"]}"`);
   }
   return {
     data: data as TrainDataset,
@@ -366,16 +350,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
 }
 
 if (import.meta.main) {
-  let options: TrainRunOptions;
-  try {
-    options = parseTrainArgs(Deno.args);
-  } catch (error) {
-    if (error instanceof UsageRequested) {
-      console.log(error.message);
-      Deno.exit(0);
-    }
-    console.error((error as Error).message);
-    Deno.exit(2);
-  }
-  await runTraining(options);
+  await runMain(async () => {
+    await runTraining(parseTrainArgs(Deno.args));
+  }, import.meta.url);
 }

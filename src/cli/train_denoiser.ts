@@ -254,4 +254,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) await runMain(main);
+if (import.meta.main) await runMain(main, import.meta.url);

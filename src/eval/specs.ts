@@ -19,14 +19,17 @@ import type { AttackSpec } from "./harness.ts";
 
 /**
  * Specs for every attack name (or `all`) times every budget name (`paper`, `standard`, or a number).
- * Pairs that do not exist are skipped: `paper` for an attack the paper did not run, `standard` for L_0.
- * `overrides` replace paper parameters by attack name (e.g. a shorter epsilon search in the demo).
+ * Pairs that do not exist are skipped: `paper` for an attack the paper did not run, `standard` for L_0;
+ * `onSkip` hears each with the reason. When attacks were asked for and every pair was skipped, there is
+ * nothing to run: a RangeError naming the pairs. `overrides` replace paper parameters by attack name (e.g.
+ * a shorter epsilon search in the demo).
  */
 export function resolveSpecs(
   attackNames: string[],
   budgetNames: string[],
   kind: InputKind,
   overrides: Record<string, Record<string, unknown>> = {},
+  onSkip: (reason: string) => void = () => {},
 ): AttackSpec[] {
   const names = attackNames.includes("all") ? ATTACKS.map((a) => a.name) : attackNames;
   // Overrides may name an attack by an alias ("cw" for "cw-l2"); they apply at every budget.
@@ -36,6 +39,11 @@ export function resolveSpecs(
     byName[name] = { ...byName[name], ...params };
   }
   const specs: AttackSpec[] = [];
+  const skipped: string[] = [];
+  const skip = (reason: string) => {
+    skipped.push(reason);
+    onSkip(reason);
+  };
   for (const name of names) {
     const info = attackInfo(name);
     const paper = paperAttackSettings.find((s) => s.attack === info.name);
@@ -43,12 +51,20 @@ export function resolveSpecs(
       let budget: AttackBudget;
       let params: Record<string, unknown> = {};
       if (budgetName === "paper") {
-        if (!paper) continue;
+        if (!paper) {
+          skip(`${info.name} at the paper budget: the paper did not run ${info.name}`);
+          continue;
+        }
         budget = budgetPreset(paper.budget);
         params = { ...paper.params };
       } else if (budgetName === "standard") {
         const standard = standardBudget(info.norm, kind);
-        if (!standard) continue;
+        if (!standard) {
+          skip(
+            `${info.name} at the standard budget: there is no standard ${info.norm} budget for ${kind} inputs`,
+          );
+          continue;
+        }
         budget = standard;
       } else {
         const epsilon = Number(budgetName);
@@ -60,6 +76,9 @@ export function resolveSpecs(
       params = { ...params, ...(byName[info.name] ?? {}) };
       specs.push({ attack: getAttack(info.name, params), budget });
     }
+  }
+  if (specs.length === 0 && names.length > 0) {
+    throw new RangeError(`nothing to run: ${skipped.join("; ")}`);
   }
   return specs;
 }

@@ -12,6 +12,8 @@ export interface StrengthCalibration {
   budgetPoints: number;
   /** Held-out benign examples used (disjoint from the candidates). */
   heldOut: number;
+  /** How many of those examples the budget allows to be lost: floor(budgetPoints x heldOut / 100). */
+  budgetExamples?: number;
   /** Benign accuracy of the bare model on them. */
   bareAccuracy: number;
   /** Accuracy after defense for each strength tried. */

@@ -32,7 +32,19 @@ function accuracy(predicted: Int32Array[], labels: Int32Array): number {
   return correct / labels.length;
 }
 
-/** Measures benign accuracy after defense at each strength and returns the largest within budget. */
+/**
+ * The largest budget that allows no held-out example to be lost, in points: one example weighs 100 / n. A
+ * budget in (0, 100 / n) means nothing different from 0 and is refused by {@link calibrateStrength}.
+ */
+export function exampleWeightPoints(heldOut: number): number {
+  return 100 / heldOut;
+}
+
+/**
+ * Measures benign accuracy after defense at each strength and returns the largest within budget. Throws a
+ * RangeError when the budget is positive but smaller than one held-out example's weight (see
+ * {@link exampleWeightPoints}): the held-out set is too small to measure it.
+ */
 export function calibrateStrength(
   defense: NipDefense,
   heldOutX: tf.Tensor,
@@ -43,6 +55,14 @@ export function calibrateStrength(
   const grid = [...(options.grid ?? STRENGTH_GRIDS[defense.scaleRule])].sort((a, b) => a - b);
   const batchSize = options.batchSize ?? 128;
   const n = heldOutX.shape[0];
+  if (budgetPoints > 0 && budgetPoints < exampleWeightPoints(n)) {
+    throw new RangeError(
+      `a benign-accuracy budget of ${budgetPoints} points is less than one of the ${n} held-out examples ` +
+        `(${exampleWeightPoints(n).toFixed(3)} points each): use at least ${
+          Math.ceil(100 / budgetPoints)
+        } held-out examples, or a budget of 0`,
+    );
+  }
   const bare: Int32Array[] = [];
   const matched: Int32Array[] = [];
   for (let start = 0; start < n; start += batchSize) {
@@ -72,5 +92,6 @@ export function calibrateStrength(
   });
   const within = tried.filter((t) => (bareAccuracy - t.accuracy) * 100 <= budgetPoints);
   const chosen = within.length > 0 ? within[within.length - 1].strength : grid[0];
-  return { budgetPoints, heldOut: n, bareAccuracy, tried, chosen };
+  const budgetExamples = Math.floor(budgetPoints * n / 100 + 1e-9);
+  return { budgetPoints, heldOut: n, budgetExamples, bareAccuracy, tried, chosen };
 }

@@ -148,8 +148,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: str,
     help: "metrics host:port, empty disables",
   },
-  { path: "modelDir", flag: "model-dir", env: "NIP_MODEL_DIR", kind: str, help: "model folder (model.json)" },
-  { path: "profileDir", flag: "profile-dir", env: "NIP_PROFILE_DIR", kind: str, help: "NIP profile folder" },
+  { path: "modelDir", flag: "model", env: "NIP_MODEL_DIR", kind: str, help: "model folder (model.json)" },
+  { path: "profileDir", flag: "profile", env: "NIP_PROFILE_DIR", kind: str, help: "NIP profile folder" },
   {
     path: "defense",
     flag: "defense",

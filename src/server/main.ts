@@ -2,7 +2,7 @@
  * `deno task start`: loads the configured model and NIP profile (default: the embedded
  * `models/fashion-lenet`), starts the gRPC sidecar, and shuts down gracefully on SIGTERM/SIGINT
  * (stop accepting, finish in-flight calls, exit 0). `--help` lists every flag and variable.
- * A model that reads the audio front end's features (`--model-dir models/fsdd-speaker`) is served with
+ * A model that reads the audio front end's features (`--model models/fsdd-speaker`) is served with
  * WAV input (`--modality`, default auto; see `audio.ts`).
  *
  * @module

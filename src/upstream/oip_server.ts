@@ -199,7 +199,7 @@ export function startOipServer(options: OipServerOptions): Promise<OipServer> {
 }
 
 /**
- * `deno run -A src/upstream/oip_server.ts --model-dir models/fashion-lenet [--bind 127.0.0.1:8001]
+ * `deno run -A src/upstream/oip_server.ts --model models/fashion-lenet [--bind 127.0.0.1:8001]
  * [--model-name NAME] [--backend wasm]`: serves a saved LayersModel over OIP (a stand-in model server for
  * local runs and the serving benchmark). Prints one JSON line `{"listening": "host:port"}`.
  */
@@ -211,7 +211,7 @@ if (import.meta.main) {
     return i >= 0 && Deno.args[i + 1] !== undefined ? Deno.args[i + 1] : fallback;
   };
   await initBackend(parseBackendName(flag("backend", "wasm")));
-  const modelDir = flag("model-dir", "models/fashion-lenet");
+  const modelDir = flag("model", "models/fashion-lenet");
   const model = await loadLayersModel(modelDir);
   const modelName = flag("model-name", modelDir.replace(/\/$/, "").split("/").pop()!);
   const server = await startOipServer({ model, modelName, bind: flag("bind", "127.0.0.1:8001") });
