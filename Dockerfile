@@ -11,8 +11,8 @@ RUN deno install --frozen
 COPY proto/ proto/
 COPY src/ src/
 COPY models/ models/
-# Type-check and cache the entry point's module graph at build time.
-RUN deno cache src/server/main.ts && chown -R deno:deno /app
+# Type-check and cache the entry points' module graphs (the server; the evaluation for deploy/k8s/eval-job.yaml).
+RUN deno cache src/server/main.ts src/cli/eval.ts && chown -R deno:deno /app
 
 # The image's unprivileged user (uid 1993).
 USER deno

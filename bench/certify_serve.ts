@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { loadNamedDataset } from "../src/cli/datasets.ts";
+import { loadNamedDataset } from "../src/data/named_datasets.ts";
 import { samplePart } from "../src/data/splits.ts";
 import { loadPipeline } from "../src/pipeline.ts";
 import { DefenseClient, float32Input } from "../src/server/client.ts";

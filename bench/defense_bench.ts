@@ -7,7 +7,7 @@
  * `NIP_BENCH_BACKEND=webgpu` runs the same cases on another backend.
  */
 import { toTensor } from "../src/data/dataset.ts";
-import { loadNamedDataset } from "../src/cli/datasets.ts";
+import { loadNamedDataset } from "../src/data/named_datasets.ts";
 import { samplePart } from "../src/data/splits.ts";
 import { type BackendName, parseBackendName } from "../src/engine/backend.ts";
 import { buildProfile } from "../src/nip/calibrate.ts";

@@ -8,7 +8,8 @@
 import { basename, join } from "node:path";
 import { readsAudioFeatures } from "../audio/config.ts";
 import { type BackendName, initBackend } from "./engine/backend.ts";
-import { loadLayersModel, modelHash } from "./engine/model_io.ts";
+import { loadGraphModel, loadLayersModel, modelFormat, modelHash, readModelJson } from "./engine/model_io.ts";
+import { splitGraphModel } from "./engine/graph_split.ts";
 import { splitModel } from "./engine/split.ts";
 import type { NipProfile } from "./nip/profile.ts";
 import type { SplitModel } from "./nip/types.ts";
@@ -76,13 +77,30 @@ export interface PipelineOptions {
   inputRange?: [number, number];
 }
 
-/** Loads a model directory and splits it at its default (or the named) layer. */
+/**
+ * Loads a model directory, a LayersModel or a GraphModel (the format most converted TensorFlow models come
+ * in), and splits it at its default (or the named) layer or graph node. A wrong name is a SplitError
+ * listing the candidates.
+ */
 export async function loadSplitModel(
   modelDir: string,
   options: { layerName?: string; inputRange?: [number, number] } = {},
 ): Promise<{ split: SplitModel; hash: string }> {
-  const model = await loadLayersModel(modelDir);
   const hash = await modelHash(modelDir);
+  if (await modelFormat(modelDir) === "graph-model") {
+    const graph = await loadGraphModel(modelDir);
+    try {
+      const split = splitGraphModel(graph, await readModelJson(modelDir), {
+        nodeName: options.layerName,
+        inputRange: options.inputRange,
+      });
+      return { split, hash };
+    } catch (error) {
+      graph.dispose();
+      throw error;
+    }
+  }
+  const model = await loadLayersModel(modelDir);
   return { split: splitModel(model, options), hash };
 }
 
@@ -96,10 +114,8 @@ export async function loadPipeline(options: PipelineOptions = {}): Promise<Pipel
   await initBackend(options.backend ?? "wasm");
   const modelDir = options.modelDir ?? DEFAULT_MODEL_DIR;
   const profileDir = options.profileDir ?? defaultProfileDir(modelDir);
-  const model = await loadLayersModel(modelDir);
-  const hash = await modelHash(modelDir);
-  const profile = await loadProfile(profileDir, hash);
-  const split = splitModel(model, {
+  const profile = await loadProfile(profileDir, await modelHash(modelDir));
+  const { split, hash } = await loadSplitModel(modelDir, {
     layerName: profile.layerName,
     inputRange: options.inputRange ?? profile.inputRange,
   });

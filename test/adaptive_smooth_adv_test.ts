@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { l2Norms } from "../src/attacks/norms.ts";
-import { loadNamedDataset } from "../src/cli/datasets.ts";
+import { loadNamedDataset } from "../src/data/named_datasets.ts";
 import { toTensor } from "../src/data/dataset.ts";
 import { samplePart } from "../src/data/splits.ts";
 import { initBackend } from "../src/engine/backend.ts";

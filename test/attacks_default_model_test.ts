@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/engine/backend.ts";
 import { loadLayersModel } from "../src/engine/model_io.ts";
 import { DEFAULT_MODEL_DIR } from "../src/pipeline.ts";
-import { loadNamedDataset } from "../src/cli/datasets.ts";
+import { loadNamedDataset } from "../src/data/named_datasets.ts";
 import { samplePart } from "../src/data/splits.ts";
 import { toTensor } from "../src/data/dataset.ts";
 import { getAttack, misclassification, targetFromModel } from "../src/attacks/mod.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadNamedDataset } from "../src/cli/datasets.ts";
+import { loadNamedDataset } from "../src/data/named_datasets.ts";
 import { toTensor } from "../src/data/dataset.ts";
 import { samplePart } from "../src/data/splits.ts";
 import { initBackend } from "../src/engine/backend.ts";

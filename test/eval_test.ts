@@ -3,7 +3,14 @@ import * as tf from "@tensorflow/tfjs";
 import { toTensor } from "../src/data/dataset.ts";
 import { buildProfile } from "../src/nip/calibrate.ts";
 import { NipDefense } from "../src/nip/defense.ts";
-import { evaluate } from "../src/eval/harness.ts";
+import {
+  type EvalReport,
+  type EvalRun,
+  evaluate,
+  evaluateBlocks,
+  type Protocol,
+} from "../src/eval/harness.ts";
+import { checkBlocks, reportFromBlocks } from "../src/eval/tally.ts";
 import { renderMarkdown, verdict } from "../src/eval/report.ts";
 import { resolveSpecs } from "../src/eval/specs.ts";
 import { changeNorms, psnr, rocAuc, tknc } from "../src/eval/metrics.ts";
@@ -83,7 +90,7 @@ Deno.test("evaluate gives every defense the same columns and frees its tensors",
   const stages: string[] = [];
   const report = await evaluate(pipelines, { x, labels: fixture.test.labels.slice(0, 60) }, specs, {
     protocols: ["honest", "paper-oracle"],
-    batchSize: 30,
+    blockSize: 30,
     onProgress: (stage) => stages.push(stage),
   });
   assert.equal(tf.memory().numTensors, before);
@@ -158,4 +165,31 @@ Deno.test("resolveSpecs: a combination with nothing to run is an error naming th
   assert.equal(specs.length, 1);
   assert.equal(heard.length, 2);
   assert.deepEqual(resolveSpecs([], ["standard"], "grey28"), []);
+});
+
+Deno.test("evaluateBlocks: shards by block merge into exactly the whole run's report, and repeat exactly", async () => {
+  const pipelines = [
+    new DefensePipeline(fixture.split, [nipStage(new NipDefense(fixture.split, profile, { strength: 0.3 }))]),
+    new DefensePipeline(fixture.split, buildStages(["ss"], { split: fixture.split, modality: "image" })),
+  ];
+  const x = toTensor(fixture.test, 0, 50);
+  const set = { x, labels: fixture.test.labels.slice(0, 50) };
+  const specs = resolveSpecs(["fgsm", "pgd-linf"], ["0.1"], "grey28", { "pgd-linf": { steps: 5 } });
+  const options = { protocols: ["honest", "paper-oracle"] as Protocol[], blockSize: 12, seed: 3 };
+  const whole = await evaluateBlocks(pipelines, set, specs, options);
+  assert.equal(whole.blockCount, 5);
+  const shards: EvalRun[] = [];
+  for (let k = 0; k < 2; k++) {
+    shards.push(await evaluateBlocks(pipelines, set, specs, { ...options, selectBlock: (b) => b % 2 === k }));
+  }
+  const again = await evaluateBlocks(pipelines, set, specs, { ...options, selectBlock: (b) => b % 2 === 1 });
+  assert.equal(JSON.stringify(again.tallies), JSON.stringify(shards[1].tallies));
+  const merged = reportFromBlocks(whole.layout, shards.flatMap((s) => s.tallies));
+  const withoutTimes = (report: EvalReport) =>
+    JSON.stringify(report, (key, value) => key.startsWith("ms") ? undefined : value);
+  assert.equal(withoutTimes(merged), withoutTimes(whole.report));
+  assert.throws(() => checkBlocks(shards[0].tallies, 5), /missing: 1, 3/);
+  assert.throws(() => reportFromBlocks(whole.layout, [...whole.tallies, whole.tallies[0]]), /appears twice/);
+  x.dispose();
+  pipelines.forEach((p) => p.dispose());
 });

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import * as tf from "@tensorflow/tfjs";
-import { loadNamedDataset } from "../src/cli/datasets.ts";
+import { loadNamedDataset } from "../src/data/named_datasets.ts";
 import { samplePart } from "../src/data/splits.ts";
 import { initBackend } from "../src/engine/backend.ts";
 import { loadPipeline } from "../src/pipeline.ts";

@@ -19,7 +19,7 @@ import type { NipSettings } from "../nip/types.ts";
 import { saveProfile } from "../profile_io.ts";
 import { DEFAULT_MODEL_DIR, loadSplitModel, outputProfileDir } from "../pipeline.ts";
 import { choiceFlag, numberFlag, parseFlags, runMain } from "./args.ts";
-import { loadNamedDataset } from "./datasets.ts";
+import { loadNamedDataset } from "../data/named_datasets.ts";
 import { samplePart } from "../data/splits.ts";
 import { createProgress } from "./progress.ts";
 

@@ -23,7 +23,7 @@ import { saveProfile } from "../profile_io.ts";
 import { calibrateDetection, DETECTION } from "../stages/detection.ts";
 import { DETECTOR_NAMES, stageFactory } from "../stages/registry.ts";
 import { choiceFlag, listFlag, numberFlag, parseFlags, runMain, UsageError } from "./args.ts";
-import { loadNamedDataset } from "./datasets.ts";
+import { loadNamedDataset } from "../data/named_datasets.ts";
 import { DETECTION_CALIBRATION_TAKES, isDetectionCalibrationTake, listFsdd } from "../../audio/fsdd.ts";
 import { fsddTrainDir } from "../data/shared_data.ts";
 import { seededShuffle } from "../data/splits.ts";

@@ -17,7 +17,7 @@ import { decodeImage, encodePng } from "../image/codec.ts";
 import { imageToInput, inputToImage } from "../image/resize.ts";
 import { DEFAULT_MODEL_DIR, loadPipeline, type Pipeline } from "../pipeline.ts";
 import { choiceFlag, numberFlag, parseFlags, runMain, settingsFlag, UsageError } from "./args.ts";
-import { loadNamedDataset } from "./datasets.ts";
+import { loadNamedDataset } from "../data/named_datasets.ts";
 import { samplePart } from "../data/splits.ts";
 import { createProgress } from "./progress.ts";
 

@@ -19,6 +19,11 @@
  *     [--attacks spectrogram:fgsm:2,waveform:pgd-linf:4]   the speaker model (models/fsdd-speaker) on FSDD
  *     validation clips; each attack names its domain and budget (dB on the map, 16-bit steps on the wave)
  *   deno task eval --certify [...]   certified robustness of randomized smoothing (`eval_certify.ts`)
+ *   deno task eval [...] --shard K/S [--block-size 100]   evaluates only shard K of S (every S-th block of
+ *     examples from block K) and writes `<out>/shard-K-of-S.json` (+ `.timing.json`); the same command with
+ *     K = 0..S-1, e.g. as a Kubernetes Indexed Job (deploy/eval-job.yaml), then
+ *   deno task eval --merge-shards DIR[,DIR...] [--out out/eval]   joins the shards into exactly the report
+ *     of the unsharded run (eval.json, eval.md)
  *
  * Defenses separated by commas are compared side by side; stages joined by `+` run as one pipeline
  * (`ss+nip`).
@@ -40,7 +45,16 @@ import { fsddTrainDir } from "../data/shared_data.ts";
 import { samplePart } from "../data/splits.ts";
 import { BACKEND_NAMES } from "../engine/backend.ts";
 import { type AdaptiveReport, runAdaptive } from "../eval/adaptive.ts";
-import { type AttackSpec, type EvalReport, type EvalSet, evaluate, type Protocol } from "../eval/harness.ts";
+import {
+  type AttackSpec,
+  type EvalReport,
+  type EvalSet,
+  evaluate,
+  evaluateBlocks,
+  type Protocol,
+} from "../eval/harness.ts";
+import { inShard, mergeShards, parseShard, type Shard, shardFileName, shardFiles } from "../eval/shards.ts";
+import type { DefensePipeline } from "../stages/pipeline.ts";
 import { IMAGE_CORRUPTIONS } from "../eval/corruptions.ts";
 import { type DetectionReport, evaluateDetection, renderDetectionMarkdown } from "../eval/detection.ts";
 import {
@@ -57,7 +71,7 @@ import { DEFAULT_MODEL_DIR, loadPipeline, type Pipeline } from "../pipeline.ts";
 import { buildPipelines, parseDefenseList, stageFactory } from "../stages/registry.ts";
 import type { StageSettings } from "../stages/stage.ts";
 import { choiceFlag, listFlag, numberFlag, parseFlags, runMain, settingsFlag, UsageError } from "./args.ts";
-import { loadNamedDataset } from "./datasets.ts";
+import { loadNamedDataset } from "../data/named_datasets.ts";
 import { CERTIFY_MODULE_URL, certifyMain } from "./eval_certify.ts";
 import { createProgress } from "./progress.ts";
 
@@ -91,6 +105,40 @@ export interface EvalRunOptions {
   detectAlpha?: number;
   /** With `detectAlpha`: also attack the detection adaptively at these L_inf radii. */
   detectAdaptive?: Omit<AdaptiveDetectionOptions, "onProgress" | "seed">;
+  /** Examples per block (default 100; shards split by block). */
+  blockSize?: number;
+  /** Evaluate only this shard's blocks and write its shard files instead of the report (`eval/shards.ts`). */
+  shard?: Shard;
+}
+
+/** Runs one shard of the defense table and writes its two files; returns a line saying what was written. */
+async function runShard(
+  options: EvalRunOptions,
+  shard: Shard,
+  pipelines: DefensePipeline[],
+  set: EvalSet,
+  specs: AttackSpec[],
+  loaded: Pipeline,
+  onProgress: (stage: string, done: number, total: number) => void,
+): Promise<string> {
+  const run = await evaluateBlocks(pipelines, set, specs, {
+    protocols: options.protocols,
+    seed: options.seed,
+    frontEnd: loaded.modality === "audio" ? audioFrontEnd : undefined,
+    blockSize: options.blockSize,
+    selectBlock: (block) => inShard(shard, block),
+    onProgress,
+  });
+  const { out, shard: _, ...settings } = options;
+  const files = shardFiles(run, shard, { ...settings, modelHash: loaded.modelHash });
+  await Deno.mkdir(out, { recursive: true });
+  const path = join(out, shardFileName(shard));
+  await Deno.writeTextFile(path, JSON.stringify(files.tallies, null, 2) + "\n");
+  await Deno.writeTextFile(
+    path.replace(/\.json$/, ".timing.json"),
+    JSON.stringify(files.timing, null, 2) + "\n",
+  );
+  return `shard ${shard.index}/${shard.count}: ${run.tallies.length} of ${run.blockCount} blocks; written: ${path}`;
 }
 
 async function evaluationData(
@@ -158,8 +206,13 @@ export async function runEvaluation(
   const started = performance.now();
   const { set, specs, description } = await evaluationData(options, loaded, onProgress);
   try {
+    if (options.shard) {
+      const markdown = await runShard(options, options.shard, pipelines, set, specs, loaded, onProgress);
+      return { adaptive: [], markdown };
+    }
     const report = pipelines.length === 0 ? undefined : await evaluate(pipelines, set, specs, {
       protocols: options.protocols,
+      blockSize: options.blockSize,
       seed: options.seed,
       frontEnd: loaded.modality === "audio" ? audioFrontEnd : undefined,
       onProgress,
@@ -226,6 +279,64 @@ export async function runEvaluation(
   }
 }
 
+/** `--merge-shards a,b`: the shard files (or folders holding them) of one run, to eval.json + eval.md. */
+async function mergeMain(): Promise<void> {
+  const flags = parseFlags({
+    "merge-shards": { type: "string" },
+    out: { type: "string", default: "out/eval" },
+  });
+  const paths: string[] = [];
+  for (const entry of listFlag("merge-shards", flags["merge-shards"] ?? "")) {
+    const info = await Deno.stat(entry).catch(() => {
+      throw new UsageError(`--merge-shards: ${entry}: no such file or folder`);
+    });
+    if (!info.isDirectory) {
+      paths.push(entry);
+      continue;
+    }
+    for await (const file of Deno.readDir(entry)) {
+      if (/^shard-\d+-of-\d+\.json$/.test(file.name)) paths.push(join(entry, file.name));
+    }
+  }
+  const read = async (path: string) => {
+    try {
+      return JSON.parse(await Deno.readTextFile(path));
+    } catch (error) {
+      throw new UsageError(`${path}: ${(error as Error).message}`);
+    }
+  };
+  const shards = await Promise.all(paths.map(read));
+  const timingPaths = paths.map((p) => p.replace(/\.json$/, ".timing.json"));
+  const timings = [];
+  for (const path of timingPaths) {
+    if (await Deno.stat(path).then(() => true, () => false)) timings.push(await read(path));
+  }
+  let merged;
+  try {
+    merged = mergeShards(shards, paths, timings);
+  } catch (error) {
+    throw new UsageError(`--merge-shards: ${(error as Error).message}`);
+  }
+  const identity = merged.identity as { title?: string; modelDir?: string; data?: string; n?: number };
+  const markdown = renderMarkdown(merged.report, identity.title) +
+    `\nModel \`${identity.modelDir}\`, ${identity.data}, n=${identity.n}; merged from ${paths.length} shards` +
+    (timings.length === paths.length ? "" : " (times from some shards only: ms columns partial)") + ".\n";
+  await Deno.mkdir(flags.out, { recursive: true });
+  const json = { meta: { ...identity, shards: paths.length }, report: merged.report, adaptive: [] };
+  await Deno.writeTextFile(join(flags.out, "eval.json"), JSON.stringify(json, null, 2) + "\n");
+  await Deno.writeTextFile(join(flags.out, "eval.md"), markdown);
+  console.log(markdown);
+  console.log(`written: ${join(flags.out, "eval.json")}, ${join(flags.out, "eval.md")}`);
+}
+
+function shardFlag(value: string): Shard {
+  try {
+    return parseShard(value);
+  } catch (error) {
+    throw new UsageError(`--shard: ${(error as Error).message}`);
+  }
+}
+
 async function main(): Promise<void> {
   const flags = parseFlags({
     model: { type: "string" },
@@ -252,7 +363,12 @@ async function main(): Promise<void> {
     "boundary-epsilon": { type: "string", default: "2" },
     "boundary-steps": { type: "string", default: "500" },
     "boundary-n": { type: "string", default: "20" },
+    shard: { type: "string" },
+    "block-size": { type: "string", default: "100" },
   });
+  if (flags.shard !== undefined && (flags.detect || flags.adaptive !== undefined)) {
+    throw new UsageError("--shard splits the defense table only: run --detect and --adaptive unsharded");
+  }
   if (flags["detect-adaptive"] !== undefined && !flags.detect) {
     throw new UsageError("--detect-adaptive attacks the detection: give --detect too");
   }
@@ -309,6 +425,8 @@ async function main(): Promise<void> {
     seed: numberFlag("seed", flags.seed),
     title: speech ? "Defenses on speaker recognition (FSDD)" : "Defense evaluation",
     adaptive: flags.adaptive === undefined ? [] : listFlag("adaptive", flags.adaptive),
+    shard: flags.shard === undefined ? undefined : shardFlag(flags.shard),
+    blockSize: numberFlag("block-size", flags["block-size"], 1),
   });
   console.log(markdown);
   console.log(`written: ${join(out, "eval.json")}, ${join(out, "eval.md")}`);
@@ -316,5 +434,9 @@ async function main(): Promise<void> {
 
 if (import.meta.main) {
   const certify = Deno.args.includes("--certify");
-  await runMain(certify ? certifyMain : main, certify ? CERTIFY_MODULE_URL : import.meta.url);
+  const merge = Deno.args.includes("--merge-shards");
+  await runMain(
+    certify ? certifyMain : merge ? mergeMain : main,
+    certify ? CERTIFY_MODULE_URL : import.meta.url,
+  );
 }

@@ -46,7 +46,7 @@ import { buildStages } from "../stages/registry.ts";
 import { SMOOTHING } from "../stages/smoothing.ts";
 import type { StageSettings } from "../stages/stage.ts";
 import { choiceFlag, listFlag, numberFlag, parseFlags, runMain, UsageError } from "./args.ts";
-import { loadNamedDataset } from "./datasets.ts";
+import { loadNamedDataset } from "../data/named_datasets.ts";
 import { createProgress } from "./progress.ts";
 
 /** The variants of a smoothed classifier the evaluation compares. */

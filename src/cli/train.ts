@@ -27,7 +27,7 @@ import {
   MNIST_SPLIT_SEED,
   seededShuffle,
 } from "../data/splits.ts";
-import { loadNamedDataset } from "./datasets.ts";
+import { loadNamedDataset } from "../data/named_datasets.ts";
 import { parseFlags, runMain, UsageError } from "./args.ts";
 import { createLeNet } from "../models/lenet.ts";
 import { createResNet, createVgg } from "../models/image_nets.ts";

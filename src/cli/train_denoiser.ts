@@ -47,7 +47,7 @@ import {
 } from "../smoothing/denoiser_state.ts";
 import { SMOOTHING } from "../stages/smoothing.ts";
 import { choiceFlag, listFlag, numberFlag, parseFlags, runMain, UsageError } from "./args.ts";
-import { DATASET_NAMES, loadNamedDataset } from "./datasets.ts";
+import { DATASET_NAMES, loadNamedDataset } from "../data/named_datasets.ts";
 
 /** One trained denoiser as written to `denoisers.json`. */
 export interface DenoiserRunEntry {

@@ -263,3 +263,20 @@ export async function modelHash(dir: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", all);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/**
+ * Whether `dir` holds a LayersModel or a GraphModel: the `format` field of its `model.json`, or without
+ * one, a `modelTopology` with a `node` list (a GraphDef) for a graph model.
+ */
+export async function modelFormat(dir: string): Promise<"layers-model" | "graph-model"> {
+  const json = await readModelJson(dir);
+  if (json.format === "graph-model" || json.format === "layers-model") return json.format;
+  if (json.format !== undefined) {
+    throw new ModelFileError(
+      `${joinPath(dir, MODEL_JSON)}: field "format" is ${
+        JSON.stringify(json.format)
+      }; expected "layers-model" or "graph-model"`,
+    );
+  }
+  return Array.isArray((json.modelTopology as { node?: unknown }).node) ? "graph-model" : "layers-model";
+}

@@ -17,7 +17,16 @@ import type { SplitModel } from "../nip/types.ts";
 import { DefensePipeline, type FrontEnd, type PipelineOutcome } from "../stages/pipeline.ts";
 import type { StageSettings } from "../stages/stage.ts";
 import { agreement, randomNoiseControl } from "./controls.ts";
-import { changeNorms, finiteMean, psnr, tknc } from "./metrics.ts";
+import { changeNorms, psnr, tknc } from "./metrics.ts";
+import {
+  type BlockTally,
+  type BlockTiming,
+  type DefenseTally,
+  meanOf,
+  reportFromBlocks,
+  type RowTally,
+  type RunLayout,
+} from "./tally.ts";
 
 /** Evaluation protocols: `honest` (always) and the clearly labelled `paper-oracle`. */
 export type Protocol = "honest" | "paper-oracle";
@@ -73,7 +82,13 @@ export interface AttackSpec {
 /** Options of {@link evaluate}. */
 export interface EvalOptions {
   protocols?: Protocol[];
-  batchSize?: number;
+  /**
+   * Examples per block (default 100): blocks are evaluated one by one, each from its own examples and its
+   * global index only (seeds included), so any subset of blocks gives the same tallies (`tally.ts`).
+   */
+  blockSize?: number;
+  /** Which blocks to evaluate (default all): a shard's share. */
+  selectBlock?: (block: number) => boolean;
   seed?: number;
   /** Draws of the random-noise control (SPEC.md: 5). */
   noiseDraws?: number;
@@ -153,7 +168,7 @@ export interface EvalReport {
 
 interface Resolved {
   protocols: Protocol[];
-  batchSize: number;
+  blockSize: number;
   seed: number;
   noiseDraws: number;
   frontEnd?: FrontEnd;
@@ -167,12 +182,6 @@ interface Defense {
   /** Stages made for the control only (the control shares the others with the pipeline). */
   controlStages: { dispose(): void }[];
   info: DefenseInfo;
-}
-
-function batches(n: number, size: number): [number, number][] {
-  const out: [number, number][] = [];
-  for (let start = 0; start < n; start += size) out.push([start, Math.min(size, n - start)]);
-  return out;
 }
 
 function describe(pipeline: DefensePipeline): Defense {
@@ -218,50 +227,6 @@ async function runPipeline(
   return await pipeline.runWithSignals(x, signals, options.frontEnd, { seed });
 }
 
-/** Benign accuracy bare and after each defense, and the bare labels (every attack starts from them). */
-async function benignSummary(
-  split: SplitModel,
-  defenses: Defense[],
-  set: EvalSet,
-  options: Resolved,
-): Promise<{ summary: BenignSummary; bare: Int32Array }> {
-  const n = set.labels.length;
-  const bare = new Int32Array(n);
-  let bareMs = 0;
-  const after = defenses.map(() => ({ labels: new Int32Array(n), ms: 0 }));
-  const plan = batches(n, options.batchSize);
-  for (const [k, [start, size]] of plan.entries()) {
-    const x = set.x.slice(start, size);
-    const signals = set.signals?.slice(start, start + size);
-    const t0 = performance.now();
-    bare.set(predictLabels(split.model, x), start);
-    bareMs += performance.now() - t0;
-    for (const [d, defense] of defenses.entries()) {
-      const t = performance.now();
-      const outcome = await runPipeline(defense.pipeline, x, signals, options, options.seed + start);
-      after[d].ms += performance.now() - t;
-      outcome.defended.dispose();
-      after[d].labels.set(outcome.labelsAfter!, start);
-    }
-    x.dispose();
-    options.onProgress?.("benign examples", k + 1, plan.length);
-  }
-  const summary: BenignSummary = {
-    examples: n,
-    accuracy: agreement(bare, set.labels),
-    msPerExampleBare: bareMs / n,
-    defenses: {},
-  };
-  defenses.forEach((defense, d) => {
-    summary.defenses[defense.info.name] = {
-      accuracy: agreement(after[d].labels, set.labels),
-      labelFlips: 1 - agreement(after[d].labels, bare),
-      msPerExample: after[d].ms / n,
-    };
-  });
-  return { summary, bare };
-}
-
 /** The adversarial examples of one attack that fool the bare model, in the model's input space. */
 export interface Adversarial {
   x: tf.Tensor;
@@ -293,7 +258,10 @@ export async function attackAll(
   const measures: Record<string, number[]> = {};
   let attackMs = 0;
   let bareMs = 0;
-  const plan = batches(pool.length, options.batchSize);
+  const plan: [number, number][] = [];
+  for (let start = 0; start < pool.length; start += options.batchSize) {
+    plan.push([start, Math.min(options.batchSize, pool.length - start)]);
+  }
   for (const [k, [start, size]] of plan.entries()) {
     const indices = pool.slice(start, start + size);
     const labels = Int32Array.from(indices, (i) => set.labels[i]);
@@ -335,75 +303,157 @@ export async function attackAll(
   };
 }
 
+/** One defense on one block's adversarial examples (one batch): its tally and its milliseconds. */
 async function scoreDefense(
   defense: Defense,
   adversarial: Adversarial,
   set: EvalSet,
   options: Resolved,
-): Promise<DefenseScore> {
+  seed: number,
+): Promise<{ tally: DefenseTally; ms: number }> {
   const { split } = defense.pipeline;
-  const m = adversarial.labels.length;
   const protocols = defense.pipeline.stages.length === 1 ? defense.pipeline.stages[0].protocols ?? [] : [];
   const run = protocols.filter((p) => !p.usesTruth || options.protocols.includes("paper-oracle"));
-  const sums = { honest: 0, noise: 0, control: 0, ms: 0 };
-  const protocolSums: Record<string, number> = Object.fromEntries(run.map((p) => [p.name, 0]));
-  const l2: number[] = [];
-  const linf: number[] = [];
-  const psnrs: number[] = [];
-  const tkncs: number[] = [];
-  for (const [start, size] of batches(m, options.batchSize)) {
-    const adv = adversarial.x.slice(start, size);
-    const signals = adversarial.signals?.slice(start, start + size);
-    const expected = adversarial.labels.subarray(start, start + size);
-    const twins = gatherRows(set.x, adversarial.rows.slice(start, start + size));
-    const seed = options.seed + start;
+  const adv = adversarial.x;
+  const expected = adversarial.labels;
+  const size = expected.length;
+  const twins = gatherRows(set.x, adversarial.rows);
+  try {
     const t0 = performance.now();
-    const outcome = await runPipeline(defense.pipeline, adv, signals, options, seed);
-    sums.ms += performance.now() - t0;
-    sums.honest += agreement(outcome.labelsAfter!, expected) * size;
+    const outcome = await runPipeline(defense.pipeline, adv, adversarial.signals, options, seed);
+    const ms = performance.now() - t0;
     const change = changeNorms(outcome.defended, adv);
-    l2.push(...change.l2);
-    linf.push(...change.linf);
-    sums.noise += randomNoiseControl(split.model, adv, change.l2, expected, split.inputRange, {
-      draws: options.noiseDraws,
-      seed,
-    }) * size;
-    psnrs.push(...psnr(outcome.defended, twins, split.inputRange));
-    tkncs.push(...tknc(split, twins, outcome.defended));
+    const tally: DefenseTally = {
+      honest: agreement(outcome.labelsAfter!, expected) * size,
+      noise: randomNoiseControl(split.model, adv, change.l2, expected, split.inputRange, {
+        draws: options.noiseDraws,
+        seed,
+      }) * size,
+      protocols: {},
+      l2: meanOf(change.l2),
+      linf: meanOf(change.linf),
+      psnr: meanOf(psnr(outcome.defended, twins, split.inputRange)),
+      tknc: meanOf(tknc(split, twins, outcome.defended)),
+    };
     outcome.defended.dispose();
     if (defense.control) {
-      const controlled = await runPipeline(defense.control, adv, signals, options, seed);
+      const controlled = await runPipeline(defense.control, adv, adversarial.signals, options, seed);
       controlled.defended.dispose();
-      sums.control += agreement(controlled.labelsAfter!, expected) * size;
+      tally.control = agreement(controlled.labelsAfter!, expected) * size;
     }
     for (const protocol of run) {
       const labels = protocol.labels(adv, { benignTwins: twins, trueLabels: expected });
-      protocolSums[protocol.name] += agreement(labels, expected) * size;
+      tally.protocols[protocol.name] = agreement(labels, expected) * size;
     }
-    tf.dispose([adv, twins]);
+    return { tally, ms };
+  } finally {
+    twins.dispose();
   }
-  return {
-    dsr: sums.honest / m,
-    randomNoise: sums.noise / m,
-    ownControl: defense.control ? sums.control / m : undefined,
-    protocols: Object.fromEntries(run.map((p) => [p.name, protocolSums[p.name] / m])),
-    change: { l2: finiteMean(l2), linf: finiteMean(linf) },
-    psnr: finiteMean(psnrs),
-    tknc: finiteMean(tkncs),
-    msPerExample: sums.ms / m,
-  };
+}
+
+/** One block: benign accuracy bare and after each defense, then every attack on its correct examples. */
+async function evaluateBlock(
+  split: SplitModel,
+  defenses: Defense[],
+  set: EvalSet,
+  specs: AttackSpec[],
+  block: number,
+  options: Resolved,
+): Promise<{ tally: BlockTally; timing: BlockTiming }> {
+  const start = block * options.blockSize;
+  const size = Math.min(options.blockSize, set.labels.length - start);
+  const seed = options.seed + start;
+  const labels = set.labels.subarray(start, start + size);
+  const x = set.x.slice(start, size);
+  const tally: BlockTally = { block, examples: size, bareCorrect: 0, benign: {}, rows: [] };
+  const timing: BlockTiming = { block, bare: 0, benign: {}, rows: [] };
+  let bare: Int32Array;
+  try {
+    const t0 = performance.now();
+    bare = predictLabels(split.model, x);
+    timing.bare = performance.now() - t0;
+    tally.bareCorrect = agreement(bare, labels) * size;
+    for (const defense of defenses) {
+      const t = performance.now();
+      const outcome = await runPipeline(
+        defense.pipeline,
+        x,
+        set.signals?.slice(start, start + size),
+        options,
+        seed,
+      );
+      timing.benign[defense.info.name] = performance.now() - t;
+      outcome.defended.dispose();
+      tally.benign[defense.info.name] = {
+        correct: agreement(outcome.labelsAfter!, labels) * size,
+        flips: (1 - agreement(outcome.labelsAfter!, bare)) * size,
+      };
+    }
+  } finally {
+    x.dispose();
+  }
+  const pool = Array.from({ length: size }, (_, i) => start + i).filter((i) =>
+    bare[i - start] === set.labels[i]
+  );
+  for (const spec of specs) {
+    const adversarial = await attackAll(split, set, pool, spec, { batchSize: options.blockSize });
+    try {
+      const row: RowTally = {
+        attacked: pool.length,
+        adversarial: adversarial.labels.length,
+        perturbation: Object.fromEntries(
+          Object.entries(adversarial.measures).map(([name, values]) => [name, meanOf(values)]),
+        ),
+        defenses: {},
+      };
+      const rowTiming = {
+        attack: adversarial.attackMs,
+        bare: adversarial.bareMs,
+        defenses: {} as Record<string, number>,
+      };
+      if (row.adversarial > 0) {
+        for (const defense of defenses) {
+          const scored = await scoreDefense(defense, adversarial, set, options, seed);
+          row.defenses[defense.info.name] = scored.tally;
+          rowTiming.defenses[defense.info.name] = scored.ms;
+        }
+      }
+      tally.rows.push(row);
+      timing.rows.push(rowTiming);
+      options.onProgress?.(
+        `block ${block + 1}: ${spec.attack.name} ${spec.budget.label ?? spec.budget.epsilon}`,
+        tally.rows.length,
+        specs.length,
+      );
+    } finally {
+      adversarial.x.dispose();
+    }
+  }
+  return { tally, timing };
+}
+
+/** An evaluation's report with the blocks it was made from (see `tally.ts`). */
+export interface EvalRun {
+  report: EvalReport;
+  layout: RunLayout;
+  blockSize: number;
+  /** Blocks of the whole set (a shard ran some of them). */
+  blockCount: number;
+  tallies: BlockTally[];
+  timings: BlockTiming[];
 }
 
 /**
- * Evaluates every defense pipeline against every attack spec on `set`. The pipelines must share one split
- * model; they stay owned by the caller.
+ * Evaluates every defense pipeline against every attack spec on `set`, block by block (see
+ * {@link EvalOptions.blockSize}); returns the report of the blocks run and the blocks themselves. The
+ * pipelines must share one split model; they stay owned by the caller.
  */
-export async function evaluate(
+export async function evaluateBlocks(
   pipelines: DefensePipeline[],
   set: EvalSet,
   specs: AttackSpec[],
   options: EvalOptions = {},
-): Promise<EvalReport> {
+): Promise<EvalRun> {
   if (pipelines.length === 0) throw new RangeError("evaluate: no defense to evaluate");
   const split = pipelines[0].split;
   if (pipelines.some((p) => p.split !== split)) {
@@ -414,53 +464,59 @@ export async function evaluate(
   if (repeated) throw new RangeError(`evaluate: defense "${repeated}" is listed twice`);
   const resolved: Resolved = {
     protocols: options.protocols ?? ["honest"],
-    batchSize: options.batchSize ?? 100,
+    blockSize: options.blockSize ?? 100,
     seed: options.seed ?? 1,
     noiseDraws: options.noiseDraws ?? 5,
     frontEnd: options.frontEnd,
     onProgress: options.onProgress,
   };
+  if (!Number.isInteger(resolved.blockSize) || resolved.blockSize < 1) {
+    throw new RangeError(`evaluate: block size ${resolved.blockSize} must be a positive integer`);
+  }
   const defenses = pipelines.map(describe);
+  const layout: RunLayout = {
+    defenses: defenses.map((d) => d.info),
+    rows: specs.map((spec) => ({
+      attack: spec.attack.name,
+      norm: spec.attack.norm,
+      domain: (spec.domain ?? MODEL_INPUT_DOMAIN).name,
+      budget: spec.budget.label ?? `${spec.attack.norm} ${spec.budget.epsilon}`,
+      budgetSource: spec.budget.source ?? "custom",
+      epsilon: spec.budget.epsilon,
+    })),
+  };
+  const blockCount = Math.ceil(set.labels.length / resolved.blockSize);
+  const selected = Array.from({ length: blockCount }, (_, b) => b).filter((b) =>
+    options.selectBlock?.(b) ?? true
+  );
+  const tallies: BlockTally[] = [];
+  const timings: BlockTiming[] = [];
   try {
-    const { summary: benign, bare } = await benignSummary(split, defenses, set, resolved);
-    const pool = Array.from(set.labels.keys()).filter((i) => bare[i] === set.labels[i]);
-    const rows: AttackRow[] = [];
-    for (const spec of specs) {
-      const adversarial = await attackAll(split, set, pool, spec, resolved);
-      try {
-        const m = adversarial.labels.length;
-        const row: AttackRow = {
-          attack: spec.attack.name,
-          norm: spec.attack.norm,
-          domain: (spec.domain ?? MODEL_INPUT_DOMAIN).name,
-          budget: spec.budget.label ?? `${spec.attack.norm} ${spec.budget.epsilon}`,
-          budgetSource: spec.budget.source ?? "custom",
-          epsilon: spec.budget.epsilon,
-          attacked: pool.length,
-          adversarial: m,
-          asr: pool.length === 0 ? NaN : m / pool.length,
-          perturbation: Object.fromEntries(
-            Object.entries(adversarial.measures).map(([name, values]) => [name, finiteMean(values)]),
-          ),
-          msPerExample: {
-            attack: pool.length === 0 ? NaN : adversarial.attackMs / pool.length,
-            bare: pool.length === 0 ? NaN : adversarial.bareMs / pool.length,
-          },
-          defenses: {},
-        };
-        if (m > 0) {
-          for (const [d, defense] of defenses.entries()) {
-            row.defenses[defense.info.name] = await scoreDefense(defense, adversarial, set, resolved);
-            resolved.onProgress?.(`defend ${spec.attack.name}`, d + 1, defenses.length);
-          }
-        }
-        rows.push(row);
-      } finally {
-        adversarial.x.dispose();
-      }
+    for (const [k, block] of selected.entries()) {
+      const { tally, timing } = await evaluateBlock(split, defenses, set, specs, block, resolved);
+      tallies.push(tally);
+      timings.push(timing);
+      resolved.onProgress?.("blocks of examples", k + 1, selected.length);
     }
-    return { defenses: defenses.map((d) => d.info), benign, rows };
   } finally {
     for (const defense of defenses) defense.controlStages.forEach((s) => s.dispose());
   }
+  return {
+    report: reportFromBlocks(layout, tallies, timings),
+    layout,
+    blockSize: resolved.blockSize,
+    blockCount,
+    tallies,
+    timings,
+  };
+}
+
+/** {@link evaluateBlocks}' report alone. */
+export async function evaluate(
+  pipelines: DefensePipeline[],
+  set: EvalSet,
+  specs: AttackSpec[],
+  options: EvalOptions = {},
+): Promise<EvalReport> {
+  return (await evaluateBlocks(pipelines, set, specs, options)).report;
 }

@@ -4,11 +4,11 @@
  *
  * @module
  */
-import type { Dataset } from "../data/dataset.ts";
-import { loadFashionMnist } from "../data/fashion_mnist.ts";
-import { loadMnist } from "../data/mnist.ts";
-import { loadCifar10, loadGtsrb, splitCifar10, splitGtsrbByTrack } from "../data/cifar_binary.ts";
-import { fashionMnistSplit, mnistSplit, type Split } from "../data/splits.ts";
+import type { Dataset } from "./dataset.ts";
+import { loadFashionMnist } from "./fashion_mnist.ts";
+import { loadMnist } from "./mnist.ts";
+import { loadCifar10, loadGtsrb, splitCifar10, splitGtsrbByTrack } from "./cifar_binary.ts";
+import { fashionMnistSplit, mnistSplit, type Split } from "./splits.ts";
 
 /** Data set names the CLI accepts. */
 export const DATASET_NAMES = ["fashion-mnist", "mnist", "cifar10", "gtsrb"] as const;
