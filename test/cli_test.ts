@@ -210,6 +210,7 @@ Deno.test("calibrate:detectors writes a profile with detection; eval --detect re
 
 Deno.test("every task answers --help with its usage and exit 0", async () => {
   const tasks = [
+    "accuracy",
     "calibrate",
     "calibrate_detectors",
     "calibrate_speaker",

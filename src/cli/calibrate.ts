@@ -4,7 +4,7 @@
  * (default `out/profiles/<model name>`; never into the model's folder unless `--out` names it: the embedded
  * default's profile is rebuilt with `--out models/fashion-lenet/profile`).
  *
- *   deno task calibrate [--model models/fashion-lenet] [--data fashion-mnist] [--candidates 1000]
+ *   deno task calibrate [--model models/fashion-lenet] [--data fashion-mnist | --calibration SOURCE] [--candidates 1000]
  *     [--held-out 1000] [--layer NAME] [--k1 5] [--k2 5] [--key knn|paper] [--scale paper|rms]
  *     [--alpha X | --budget 1] [--out DIR] [--backend wasm]
  *
@@ -19,8 +19,7 @@ import type { NipSettings } from "../nip/types.ts";
 import { saveProfile } from "../profile_io.ts";
 import { DEFAULT_MODEL_DIR, loadSplitModel, outputProfileDir } from "../pipeline.ts";
 import { choiceFlag, numberFlag, parseFlags, runMain } from "./args.ts";
-import { loadNamedDataset } from "../data/named_datasets.ts";
-import { samplePart } from "../data/splits.ts";
+import { sampleFlag } from "./data_flags.ts";
 import { createProgress } from "./progress.ts";
 
 /** The NIP flags every calibration task takes. */
@@ -84,6 +83,7 @@ async function main(): Promise<void> {
     ...NIP_SETTING_FLAGS,
     model: { type: "string", default: DEFAULT_MODEL_DIR },
     data: { type: "string", default: "fashion-mnist" },
+    calibration: { type: "string" },
     candidates: { type: "string", default: "1000" },
     "held-out": { type: "string", default: "1000" },
     layer: { type: "string" },
@@ -94,13 +94,14 @@ async function main(): Promise<void> {
   const seed = numberFlag("seed", flags.seed);
   await initBackend(choiceFlag("backend", flags.backend, BACKEND_NAMES));
   const { split, hash } = await loadSplitModel(flags.model, { layerName: flags.layer });
-  const { dataset, split: parts } = await loadNamedDataset(flags.data);
-  const calibration = samplePart(dataset, parts, "calibration", candidateCount, { seed });
+  const source = flags.calibration ?? flags.data;
+  const flag = flags.calibration === undefined ? "data" : "calibration";
+  const sample = (count: number, skip: number) =>
+    sampleFlag(flag, source, "calibration", count, { shape: split.inputShape, seed, skip });
+  const { dataset: calibration, description } = await sample(candidateCount, 0);
+  console.error(`calibration examples: ${description}`);
   const heldOut = nip.strength === undefined
-    ? samplePart(dataset, parts, "calibration", numberFlag("held-out", flags["held-out"], 1), {
-      seed,
-      skip: candidateCount,
-    })
+    ? (await sample(numberFlag("held-out", flags["held-out"], 1), candidateCount)).dataset
     : undefined;
   const progress = createProgress();
   const x = toTensor(calibration);
@@ -114,7 +115,7 @@ async function main(): Promise<void> {
       modelHash: hash,
       onProgress: (done, total) => progress.update("candidates", done, total),
       onStrengthProgress: (done, total) => progress.update("strength", done, total),
-      provenance: { data: flags.data, part: "calibration", seed, candidateDraws: candidateCount },
+      provenance: { data: source, part: "calibration", seed, candidateDraws: candidateCount },
     },
   );
   progress.stop();

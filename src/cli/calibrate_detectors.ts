@@ -15,7 +15,6 @@
  * @module
  */
 import { toTensor } from "../data/dataset.ts";
-import { samplePart } from "../data/splits.ts";
 import { BACKEND_NAMES } from "../engine/backend.ts";
 import type { NipProfile } from "../nip/profile.ts";
 import { DEFAULT_MODEL_DIR, defaultProfileDir, loadPipeline, outputProfileDir } from "../pipeline.ts";
@@ -23,7 +22,7 @@ import { saveProfile } from "../profile_io.ts";
 import { calibrateDetection, DETECTION } from "../stages/detection.ts";
 import { DETECTOR_NAMES, stageFactory } from "../stages/registry.ts";
 import { choiceFlag, listFlag, numberFlag, parseFlags, runMain, UsageError } from "./args.ts";
-import { loadNamedDataset } from "../data/named_datasets.ts";
+import { sampleFlag } from "./data_flags.ts";
 import { DETECTION_CALIBRATION_TAKES, isDetectionCalibrationTake, listFsdd } from "../../audio/fsdd.ts";
 import { fsddTrainDir } from "../data/shared_data.ts";
 import { seededShuffle } from "../data/splits.ts";
@@ -52,15 +51,18 @@ interface SetCounts {
 }
 
 /** Consecutive sets from the seeded calibration order of an image data set, after `skip` examples. */
-async function imageSets(data: string, counts: SetCounts, seed: number, skip: number) {
-  const { dataset, split: parts } = await loadNamedDataset(data);
+async function imageSets(data: string, shape: number[], counts: SetCounts, seed: number, skip: number) {
   const start = skip;
-  const draw = (count: number) => {
-    const part = samplePart(dataset, parts, "calibration", count, { seed, skip });
+  const draw = async (count: number) => {
+    const { dataset: part } = await sampleFlag("data", data, "calibration", count, { shape, seed, skip });
     skip += count;
     return { x: toTensor(part), labels: part.labels };
   };
-  const sets = { fit: draw(counts.fit), reference: draw(counts.reference), heldOut: draw(counts.heldOut) };
+  const sets = {
+    fit: await draw(counts.fit),
+    reference: await draw(counts.reference),
+    heldOut: await draw(counts.heldOut),
+  };
   return { sets, description: `${data}/calibration, seed ${seed}, after ${start} examples` };
 }
 
@@ -127,6 +129,7 @@ async function main(): Promise<void> {
   };
   const { sets, description } = flags.data === "fsdd" ? await speakerSets(counts, seed) : await imageSets(
     flags.data,
+    loaded.split.inputShape,
     counts,
     seed,
     flags.skip === undefined

@@ -17,8 +17,7 @@ import { decodeImage, encodePng } from "../image/codec.ts";
 import { imageToInput, inputToImage } from "../image/resize.ts";
 import { DEFAULT_MODEL_DIR, loadPipeline, type Pipeline } from "../pipeline.ts";
 import { choiceFlag, numberFlag, parseFlags, runMain, settingsFlag, UsageError } from "./args.ts";
-import { loadNamedDataset } from "../data/named_datasets.ts";
-import { samplePart } from "../data/splits.ts";
+import { sampleFlag } from "./data_flags.ts";
 import { createProgress } from "./progress.ts";
 
 async function defendFiles(pipeline: Pipeline, files: string[], out: string): Promise<unknown[]> {
@@ -74,10 +73,16 @@ function concatRows(rows: Float32Array[]): Float32Array {
 }
 
 async function defendSplit(pipeline: Pipeline, data: string, part: string, n: number, seed: number) {
-  const { dataset, split } = await loadNamedDataset(data);
-  const sample = samplePart(dataset, split, choiceFlag("split", part, ["calibration", "test"] as const), n, {
-    seed,
-  });
+  const { dataset: sample } = await sampleFlag(
+    "data",
+    data,
+    choiceFlag("split", part, ["calibration", "test"] as const),
+    n,
+    {
+      shape: pipeline.split.inputShape,
+      seed,
+    },
+  );
   const progress = createProgress();
   let correctBefore = 0;
   let correctAfter = 0;

@@ -42,7 +42,6 @@ import {
 import { isDetectionCalibrationTake, listFsdd } from "../../audio/fsdd.ts";
 import { toTensor } from "../data/dataset.ts";
 import { fsddTrainDir } from "../data/shared_data.ts";
-import { samplePart } from "../data/splits.ts";
 import { BACKEND_NAMES } from "../engine/backend.ts";
 import { type AdaptiveReport, runAdaptive } from "../eval/adaptive.ts";
 import {
@@ -71,7 +70,7 @@ import { DEFAULT_MODEL_DIR, loadPipeline, type Pipeline } from "../pipeline.ts";
 import { buildPipelines, parseDefenseList, stageFactory } from "../stages/registry.ts";
 import type { StageSettings } from "../stages/stage.ts";
 import { choiceFlag, listFlag, numberFlag, parseFlags, runMain, settingsFlag, UsageError } from "./args.ts";
-import { loadNamedDataset } from "../data/named_datasets.ts";
+import { sampleFlag } from "./data_flags.ts";
 import { CERTIFY_MODULE_URL, certifyMain } from "./eval_certify.ts";
 import { createProgress } from "./progress.ts";
 
@@ -82,8 +81,10 @@ export const SPEAKER_MODEL_DIR = "models/fsdd-speaker";
 export interface EvalRunOptions {
   modelDir: string;
   profileDir?: string;
-  /** A named image data set, or `fsdd` (speech). */
+  /** A data source (`src/data/source.ts`: a named set's test part, an image folder, ...), or `fsdd` (speech). */
   data: string;
+  /** The test examples' source when it differs from `data` (the user's own files: used whole, up to `n`). */
+  test?: string;
   n: number;
   /** Defenses (see {@link parseDefenseList}), default `nip`. */
   defenses?: string;
@@ -162,8 +163,13 @@ async function evaluationData(
     );
     return { set, specs, description: `FSDD validation takes ${takes}, ${entries.length} clips` };
   }
-  const { dataset, split } = await loadNamedDataset(options.data);
-  const test = samplePart(dataset, split, "test", options.n, { seed: options.seed });
+  const { dataset: test, description } = await sampleFlag(
+    options.test === undefined ? "data" : "test",
+    options.test ?? options.data,
+    "test",
+    options.n,
+    { shape: pipeline.split.inputShape, seed: options.seed, upTo: options.test !== undefined },
+  );
   let specs: AttackSpec[];
   try {
     specs = resolveSpecs(
@@ -179,7 +185,7 @@ async function evaluationData(
   return {
     set: { x: toTensor(test), labels: test.labels },
     specs,
-    description: `${options.data}/test, n=${test.count}`,
+    description,
   };
 }
 
@@ -342,6 +348,7 @@ async function main(): Promise<void> {
     model: { type: "string" },
     profile: { type: "string" },
     data: { type: "string", default: "fashion-mnist" },
+    test: { type: "string" },
     n: { type: "string" },
     defenses: { type: "string" },
     detect: { type: "boolean", default: false },
@@ -394,6 +401,7 @@ async function main(): Promise<void> {
     modelDir: flags.model ?? (speech ? SPEAKER_MODEL_DIR : DEFAULT_MODEL_DIR),
     profileDir: flags.profile,
     data: flags.data,
+    test: flags.test,
     n: numberFlag("n", flags.n ?? (speech ? "120" : "500"), 1),
     defenses: defenseList,
     detectAlpha: flags.detect ? numberFlag("alpha", flags.alpha, 1e-6, 0.5) : undefined,

@@ -244,3 +244,24 @@ export function samplePart(
   }
   return subset(dataset, order.subarray(skip, skip + count), `${dataset.name}/${part}`);
 }
+
+/**
+ * `count` examples of `dataset` in a seeded random order, after skipping the first `skip` of that order (so
+ * two calls with the same seed and disjoint ranges give disjoint examples). For a part of a fixed split this
+ * picks the same examples as {@link samplePart} on the whole set. Throws when there are too few.
+ */
+export function sampleDataset(
+  dataset: Dataset,
+  count: number,
+  options: { seed?: number; skip?: number } = {},
+): Dataset {
+  const order = seededShuffle(Int32Array.from({ length: dataset.count }, (_, i) => i), options.seed ?? 1);
+  const skip = options.skip ?? 0;
+  if (skip + count > order.length) {
+    throw new RangeError(
+      `${dataset.name} has ${order.length} examples; asked for ${count}` +
+        (skip > 0 ? ` after skipping ${skip}` : ""),
+    );
+  }
+  return subset(dataset, order.subarray(skip, skip + count), dataset.name);
+}
