@@ -7,7 +7,7 @@
  * @module
  */
 import type { Dataset } from "../data/dataset.ts";
-import { DATA_SOURCE_FORMS, type DataPart, loadDataSource } from "../data/source.ts";
+import { type DataPart, loadDataSource } from "../data/source.ts";
 import { sampleDataset } from "../data/splits.ts";
 import { UsageError } from "./args.ts";
 
