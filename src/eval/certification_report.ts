@@ -1,11 +1,14 @@
 /**
  * The certification report as Markdown: per noise level, certified accuracy against L2 radius for each
  * variant beside the bare model and the random-noise control, PREDICT's abstention, the cost in forwards,
- * the SmoothAdv check and the L_inf budget each radius covers.
+ * the SmoothAdv check and the L_inf budget each radius covers; and its curves as a chart
+ * (`src/report/line_chart.ts`).
  *
  * @module
  */
 import type { EmpiricalAtRadius, VariantCertification } from "./certification.ts";
+import { type LineChartSpec, renderLineChart } from "../report/line_chart.ts";
+import { colourAt } from "../report/svg.ts";
 import { pct } from "./report.ts";
 
 /** A whole certification run. */
@@ -136,67 +139,37 @@ export function renderCertificationMarkdown(report: CertificationReport): string
   return lines.join("\n");
 }
 
-const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
-
 /**
- * The certified-accuracy curves as an SVG (Cohen et al.'s figure): one panel per sigma, certified accuracy
- * (0-100%) against L2 radius, one line per variant, each stopped at the largest radius it can certify.
+ * The certified-accuracy curves as a line chart (Cohen et al.'s figure): one panel per sigma, certified
+ * accuracy (0-100%) against L2 radius, one line per variant (the same colour in every panel), each stopped
+ * at the largest radius it can certify.
  */
-export function renderCertificationSvg(report: CertificationReport): string {
-  const panelWidth = 320;
-  const panelHeight = 220;
-  const margin = { left: 44, right: 12, top: 28, bottom: 36 };
-  const plotWidth = panelWidth - margin.left - margin.right;
-  const plotHeight = panelHeight - margin.top - margin.bottom;
-  const maxRadius = Math.max(...report.radii);
+export function certificationChart(report: CertificationReport): LineChartSpec {
   const names = [...new Set(report.bySigma.flatMap((s) => s.variants.map((v) => v.name)))];
-  const legendHeight = 18 * names.length + 10;
-  const width = panelWidth * Math.max(1, report.bySigma.length);
-  const height = panelHeight + legendHeight;
-  const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
-    `<rect width="${width}" height="${height}" fill="white"/>`,
-  ];
-  report.bySigma.forEach(({ sigma, variants }, k) => {
-    const x0 = k * panelWidth + margin.left;
-    const y0 = margin.top;
-    const x = (r: number) => x0 + (r / maxRadius) * plotWidth;
-    const y = (a: number) => y0 + (1 - a) * plotHeight;
-    parts.push(`<text x="${x0 + plotWidth / 2}" y="16" text-anchor="middle">sigma = ${sigma}</text>`);
-    parts.push(
-      `<rect x="${x0}" y="${y0}" width="${plotWidth}" height="${plotHeight}" fill="none" stroke="#999"/>`,
-    );
-    for (const tick of [0, 0.25, 0.5, 0.75, 1]) {
-      parts.push(`<text x="${x0 - 4}" y="${y(tick) + 4}" text-anchor="end">${tick * 100}%</text>`);
-      parts.push(`<line x1="${x0}" x2="${x0 + plotWidth}" y1="${y(tick)}" y2="${y(tick)}" stroke="#eee"/>`);
-    }
-    for (const r of report.radii) {
-      parts.push(`<text x="${x(r)}" y="${y0 + plotHeight + 14}" text-anchor="middle">${r}</text>`);
-    }
-    parts.push(
-      `<text x="${x0 + plotWidth / 2}" y="${y0 + plotHeight + 30}" text-anchor="middle">L2 radius</text>`,
-    );
-    for (const v of variants) {
-      const points = v.certified.filter((c) => c.radius <= v.maxRadius)
-        .map((c) => `${x(c.radius).toFixed(1)},${y(c.accuracy).toFixed(1)}`);
-      const colour = COLOURS[names.indexOf(v.name) % COLOURS.length];
-      parts.push(`<polyline points="${points.join(" ")}" fill="none" stroke="${colour}" stroke-width="2"/>`);
-    }
-  });
-  names.forEach((name, i) => {
-    const y = panelHeight + 14 + 18 * i;
-    const colour = COLOURS[i % COLOURS.length];
-    parts.push(
-      `<line x1="${margin.left}" x2="${
-        margin.left + 24
-      }" y1="${y}" y2="${y}" stroke="${colour}" stroke-width="2"/>`,
-    );
-    parts.push(`<text x="${margin.left + 30}" y="${y + 4}">${escapeXml(name)}</text>`);
-  });
-  parts.push("</svg>");
-  return parts.join("\n") + "\n";
+  return {
+    title: report.title,
+    description: `Certified accuracy against L2 radius, one panel per sigma; ${report.data}.`,
+    xLabel: "L2 radius",
+    yLabel: "certified accuracy",
+    panels: report.bySigma.map(({ sigma, variants }) => ({
+      title: `sigma = ${sigma}`,
+      series: variants.map((v) => ({
+        name: v.name,
+        colour: colourAt(names.indexOf(v.name)),
+        points: v.certified.filter((c) => c.radius <= v.maxRadius).map((c) => ({
+          x: c.radius,
+          y: c.accuracy,
+        })),
+      })),
+    })),
+    xDomain: [Math.min(0, ...report.radii), Math.max(...report.radii)],
+    xTicks: report.radii,
+    max: 1,
+    format: pct,
+  };
 }
 
-function escapeXml(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+/** The certified-accuracy curves ({@link certificationChart}) as an SVG document. */
+export function renderCertificationSvg(report: CertificationReport): string {
+  return renderLineChart(certificationChart(report));
 }
