@@ -10,6 +10,7 @@ import { readsAudioFeatures } from "../audio/config.ts";
 import { type BackendName, initBackend } from "./engine/backend.ts";
 import { loadGraphModel, loadLayersModel, modelFormat, modelHash, readModelJson } from "./engine/model_io.ts";
 import { splitGraphModel } from "./engine/graph_split.ts";
+import { type Preprocessing, withPreprocessing } from "./engine/preprocess.ts";
 import { splitModel } from "./engine/split.ts";
 import type { NipProfile } from "./nip/profile.ts";
 import type { SplitModel } from "./nip/types.ts";
@@ -79,14 +80,22 @@ export interface PipelineOptions {
 
 /**
  * Loads a model directory, a LayersModel or a GraphModel (the format most converted TensorFlow models come
- * in), and splits it at its default (or the named) layer or graph node. A wrong name is a SplitError
- * listing the candidates.
+ * in), and splits it at its default (or the named) layer or graph node, with the model's preprocessing
+ * (`engine/preprocess.ts`) in front. A wrong name is a SplitError listing the candidates.
  */
 export async function loadSplitModel(
   modelDir: string,
-  options: { layerName?: string; inputRange?: [number, number] } = {},
+  options: { layerName?: string; inputRange?: [number, number]; preprocessing?: Preprocessing } = {},
 ): Promise<{ split: SplitModel; hash: string }> {
   const hash = await modelHash(modelDir);
+  const { split } = await loadRawSplit(modelDir, options);
+  return { split: withPreprocessing(split, options.preprocessing), hash };
+}
+
+async function loadRawSplit(
+  modelDir: string,
+  options: { layerName?: string; inputRange?: [number, number] },
+): Promise<{ split: SplitModel }> {
   if (await modelFormat(modelDir) === "graph-model") {
     const graph = await loadGraphModel(modelDir);
     try {
@@ -94,14 +103,14 @@ export async function loadSplitModel(
         nodeName: options.layerName,
         inputRange: options.inputRange,
       });
-      return { split, hash };
+      return { split };
     } catch (error) {
       graph.dispose();
       throw error;
     }
   }
   const model = await loadLayersModel(modelDir);
-  return { split: splitModel(model, options), hash };
+  return { split: splitModel(model, options) };
 }
 
 /** The modality of a split model: audio when it reads the audio front end's features. */
@@ -118,6 +127,7 @@ export async function loadPipeline(options: PipelineOptions = {}): Promise<Pipel
   const { split, hash } = await loadSplitModel(modelDir, {
     layerName: profile.layerName,
     inputRange: options.inputRange ?? profile.inputRange,
+    preprocessing: profile.preprocessing,
   });
   const modality = modalityOf(split);
   const names = options.defenses === "auto"

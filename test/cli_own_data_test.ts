@@ -64,3 +64,46 @@ Deno.test("accuracy and eval read a folder of the user's photos (resized, grey),
   assert.match(wrongShape.stderr, /--data cifar10: .*32x32x3 but the model takes 28x28x1/);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("calibrate --mean/--std keeps the model's preprocessing in the profile; eval applies it as accuracy does", async () => {
+  const dir = await Deno.makeTempDir();
+  const profile = join(dir, "profile");
+  const normalise = ["--mean", "0.5", "--std", "0.5"];
+  const calibrated = await runTask("calibrate", [
+    ...normalise,
+    "--candidates",
+    "100",
+    "--held-out",
+    "100",
+    "--out",
+    profile,
+  ]);
+  assert.equal(calibrated.code, 0, calibrated.stderr);
+  const manifest = JSON.parse(await Deno.readTextFile(join(profile, "profile.json")));
+  assert.deepEqual(manifest.meta.preprocessing, { mean: [0.5], std: [0.5] });
+
+  const accuracy = await runTask("accuracy", [...normalise, "--n", "100", "--out", join(dir, "a.json")]);
+  assert.equal(accuracy.code, 0, accuracy.stderr);
+  const expected = JSON.parse(await Deno.readTextFile(join(dir, "a.json"))).accuracy;
+  const plain = await runTask("accuracy", ["--n", "100", "--out", join(dir, "b.json")]);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.notEqual(JSON.parse(await Deno.readTextFile(join(dir, "b.json"))).accuracy, expected);
+
+  const out = join(dir, "eval");
+  const evaluated = await runTask("eval", [
+    "--profile",
+    profile,
+    "--n",
+    "100",
+    "--attacks",
+    "fgsm",
+    "--budgets",
+    "0.1",
+    "--out",
+    out,
+  ]);
+  assert.equal(evaluated.code, 0, evaluated.stderr);
+  const report = JSON.parse(await Deno.readTextFile(join(out, "eval.json"))).report;
+  assert.equal(report.benign.accuracy, expected);
+  await Deno.remove(dir, { recursive: true });
+});

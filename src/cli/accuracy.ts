@@ -6,7 +6,7 @@
  *
  *   deno task accuracy [--model models/fashion-lenet] [--data fashion-mnist | folder:PHOTOS | x.bin |
  *     npy:X.npy:Y.npy] [--part test|calibration|train|all] [--n N] [--seed 1] [--out FILE.json]
- *     [--backend wasm]
+ *     [--backend wasm] [--input-range 0,255] [--mean M,M,M --std S,S,S]
  *
  * @module
  */
@@ -15,7 +15,14 @@ import { toTensor } from "../data/dataset.ts";
 import { BACKEND_NAMES, initBackend } from "../engine/backend.ts";
 import { predictLabels } from "../nip/neurons.ts";
 import { DEFAULT_MODEL_DIR, loadSplitModel } from "../pipeline.ts";
-import { choiceFlag, numberFlag, parseFlags, runMain } from "./args.ts";
+import {
+  choiceFlag,
+  numberFlag,
+  parseFlags,
+  PREPROCESSING_FLAGS,
+  preprocessingFromFlags,
+  runMain,
+} from "./args.ts";
 import { sampleFlag } from "./data_flags.ts";
 
 /** What `accuracy` prints and writes. */
@@ -38,9 +45,14 @@ async function main(): Promise<void> {
     seed: { type: "string", default: "1" },
     out: { type: "string" },
     backend: { type: "string", default: "wasm" },
+    layer: { type: "string" },
+    ...PREPROCESSING_FLAGS,
   });
   await initBackend(choiceFlag("backend", flags.backend, BACKEND_NAMES));
-  const { split, hash } = await loadSplitModel(flags.model);
+  const { split, hash } = await loadSplitModel(flags.model, {
+    layerName: flags.layer,
+    preprocessing: preprocessingFromFlags(flags),
+  });
   const part = choiceFlag("part", flags.part, ["test", "calibration", "train", "all"] as const);
   const { dataset, description } = await sampleFlag(
     "data",

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { parseStageSettings } from "../stages/registry.ts";
+import type { Preprocessing } from "../engine/preprocess.ts";
 
 /** A command-line mistake; the task prints the message and exits with status 2. */
 export class UsageError extends Error {
@@ -101,4 +102,32 @@ export async function runMain(main: () => Promise<void>, moduleUrl: string): Pro
     console.error(`${usage ? "usage error" : "error"}: ${(error as Error).message}`);
     Deno.exit(usage ? 2 : 1);
   }
+}
+
+/** The flags that say what a user's model expects of its input (see `engine/preprocess.ts`). */
+export const PREPROCESSING_FLAGS = {
+  "input-range": { type: "string" },
+  mean: { type: "string" },
+  std: { type: "string" },
+} as const;
+
+/**
+ * Reads {@link PREPROCESSING_FLAGS}: `--input-range 0,255`, `--mean 0.485,0.456,0.406`, `--std ...`;
+ * undefined when none is given.
+ */
+export function preprocessingFromFlags(
+  flags: { "input-range"?: string; mean?: string; std?: string },
+): Preprocessing | undefined {
+  const numbers = (name: string, value: string | undefined) =>
+    value === undefined ? undefined : listFlag(name, value).map((v) => numberFlag(name, v));
+  const range = numbers("input-range", flags["input-range"]);
+  if (range !== undefined && !(range.length === 2 && range[0] < range[1])) {
+    throw new UsageError(`--input-range: expected LO,HI with LO < HI, got "${flags["input-range"]}"`);
+  }
+  const p: Preprocessing = {
+    ...(range ? { range: [range[0], range[1]] as [number, number] } : {}),
+    ...(flags.mean !== undefined ? { mean: numbers("mean", flags.mean) } : {}),
+    ...(flags.std !== undefined ? { std: numbers("std", flags.std) } : {}),
+  };
+  return Object.keys(p).length === 0 ? undefined : p;
 }

@@ -7,6 +7,8 @@
  *   deno task calibrate [--model models/fashion-lenet] [--data fashion-mnist | --calibration SOURCE] [--candidates 1000]
  *     [--held-out 1000] [--layer NAME] [--k1 5] [--k2 5] [--key knn|paper] [--scale paper|rms]
  *     [--alpha X | --budget 1] [--out DIR] [--backend wasm]
+ *     [--input-range 0,255] [--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225]   what the model expects of a
+ *       [0, 1] image (range, per-channel normalisation); kept in the profile for every later task
  *
  * @module
  */
@@ -18,7 +20,14 @@ import { keyUsesAllNeurons, type NipProfile } from "../nip/profile.ts";
 import type { NipSettings } from "../nip/types.ts";
 import { saveProfile } from "../profile_io.ts";
 import { DEFAULT_MODEL_DIR, loadSplitModel, outputProfileDir } from "../pipeline.ts";
-import { choiceFlag, numberFlag, parseFlags, runMain } from "./args.ts";
+import {
+  choiceFlag,
+  numberFlag,
+  parseFlags,
+  PREPROCESSING_FLAGS,
+  preprocessingFromFlags,
+  runMain,
+} from "./args.ts";
 import { sampleFlag } from "./data_flags.ts";
 import { createProgress } from "./progress.ts";
 
@@ -88,12 +97,14 @@ async function main(): Promise<void> {
     "held-out": { type: "string", default: "1000" },
     layer: { type: "string" },
     seed: { type: "string", default: "1" },
+    ...PREPROCESSING_FLAGS,
   });
+  const preprocessing = preprocessingFromFlags(flags);
   const candidateCount = numberFlag("candidates", flags.candidates, 1);
   const nip = nipSettingsFromFlags(flags);
   const seed = numberFlag("seed", flags.seed);
   await initBackend(choiceFlag("backend", flags.backend, BACKEND_NAMES));
-  const { split, hash } = await loadSplitModel(flags.model, { layerName: flags.layer });
+  const { split, hash } = await loadSplitModel(flags.model, { layerName: flags.layer, preprocessing });
   const source = flags.calibration ?? flags.data;
   const flag = flags.calibration === undefined ? "data" : "calibration";
   const sample = (count: number, skip: number) =>
@@ -120,7 +131,10 @@ async function main(): Promise<void> {
   );
   progress.stop();
   tf.dispose([x, heldOutX].filter((t) => t !== undefined));
-  await saveAndSummarize(profile, flags.out ?? outputProfileDir(flags.model));
+  await saveAndSummarize(
+    preprocessing === undefined ? profile : { ...profile, preprocessing },
+    flags.out ?? outputProfileDir(flags.model),
+  );
 }
 
 if (import.meta.main) await runMain(main, import.meta.url);

@@ -42,6 +42,11 @@ export interface NipProfile {
   layerShape: number[];
   inputShape: number[];
   inputRange: [number, number];
+  /**
+   * What the model expects of a [0, 1] image (range, per-channel mean / std); absent: the image itself.
+   * Recorded at calibration so every task and the server feed the model alike (`engine/preprocess.ts`).
+   */
+  preprocessing?: { range?: [number, number]; mean?: number[]; std?: number[] };
   settings: NipSettings;
   /** Template `T`, ascending neuron indices. */
   template: Int32Array;
