@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { meanOf } from "./tally.ts";
 import * as tf from "@tensorflow/tfjs";
 import { forwardAtLayer, neuronInfluence } from "../nip/neurons.ts";
 import type { SplitModel } from "../nip/types.ts";
@@ -58,14 +59,7 @@ export function tknc(split: SplitModel, benign: tf.Tensor, defended: tf.Tensor, 
 
 /** Mean of the finite values (NaN when none). */
 export function finiteMean(values: ArrayLike<number>): number {
-  let sum = 0;
-  let count = 0;
-  for (let i = 0; i < values.length; i++) {
-    if (Number.isFinite(values[i])) {
-      sum += values[i];
-      count++;
-    }
-  }
+  const { sum, count } = meanOf(values);
   return count === 0 ? NaN : sum / count;
 }
 
