@@ -9,6 +9,8 @@
  *   deno task train [--data fashion-mnist|mnist|cifar10|gtsrb] [--arch lenet|vgg|resnet20|resnet8]
  *     [--augment none|crop|crop-flip] [--epochs 8] [--seed 1] [--backend wasm|cpu|tensorflow|webgpu]
  *     [--batch-size 64] [--lr 0.001] [--weight-decay 5e-4] [--limit N] [--noise-sigma S] [--out DIR]
+ *     [--adversarial pgd:EPS[:STEPS] | fgsm-rs:EPS]   adversarial training (Madry et al. 2018 PGD, default 7
+ *       steps; Wong et al. 2020 FGSM from a random start): the reference every sidecar defense is compared with
  *
  * @module
  */
@@ -32,6 +34,11 @@ import { parseFlags, runMain, UsageError } from "./args.ts";
 import { createLeNet } from "../models/lenet.ts";
 import { createResNet, createVgg } from "../models/image_nets.ts";
 import { cropFlipAugmentation } from "../models/augment.ts";
+import {
+  adversarialAugmentation,
+  type AdversarialTraining,
+  parseAdversarialTraining,
+} from "./adversarial_training.ts";
 import {
   type EpochSummary,
   evaluateAccuracy,
@@ -60,6 +67,8 @@ export interface TrainRunOptions {
   augment: TrainAugmentation;
   /** L2 weight decay of the VGG and ResNet kernels (their default when absent). */
   weightDecay?: number;
+  /** Adversarial training: every batch replaced by adversarial examples of the model in training. */
+  adversarial?: AdversarialTraining;
   epochs: number;
   seed: number;
   backend: BackendName;
@@ -80,6 +89,8 @@ export interface TrainMetrics {
   augment: TrainAugmentation;
   /** Training images per second, augmentation included. */
   imagesPerSecond: number;
+  /** The adversarial training, when there was one. */
+  adversarial?: AdversarialTraining;
   testAccuracy: number;
   /** Gaussian noise of the training batches (0: none). */
   noiseSigma: number;
@@ -124,20 +135,27 @@ function defaultOutput(data: TrainDataset, arch: TrainArchitecture): string {
   return `models/${data}-${arch}`;
 }
 
-function trainingAugmentation(
-  options: TrainRunOptions,
-): ((x: tf.Tensor4D, batchSeed: number) => tf.Tensor4D) | undefined {
-  const steps: ((x: tf.Tensor4D, batchSeed: number) => tf.Tensor4D)[] = [];
+type Augmentation = (
+  x: tf.Tensor4D,
+  batchSeed: number,
+  labels: tf.Tensor2D,
+) => tf.Tensor4D | Promise<tf.Tensor4D>;
+
+/** The batch transformations in order: crop/flip, Gaussian noise, then the adversarial example of the result. */
+function trainingAugmentation(options: TrainRunOptions, model: tf.LayersModel): Augmentation | undefined {
+  const steps: Augmentation[] = [];
   if (options.augment !== "none") steps.push(cropFlipAugmentation({ flip: options.augment === "crop-flip" }));
   if (options.noiseSigma !== undefined) steps.push(gaussianNoiseAugmentation(options.noiseSigma));
+  if (options.adversarial !== undefined) steps.push(adversarialAugmentation(model, options.adversarial));
   if (steps.length <= 1) return steps[0];
-  return (x, batchSeed) => {
-    const cropped = steps[0](x, batchSeed);
-    try {
-      return steps[1](cropped, batchSeed + 1);
-    } finally {
-      if (cropped !== x) cropped.dispose();
+  return async (x, batchSeed, labels) => {
+    let current = x;
+    for (const [i, step] of steps.entries()) {
+      const next = await step(current, batchSeed + i, labels);
+      if (current !== x && next !== current) current.dispose();
+      current = next;
     }
+    return current;
   };
 }
 
@@ -148,6 +166,7 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
     arch: { type: "string", default: "lenet" },
     augment: { type: "string", default: "none" },
     "weight-decay": { type: "string" },
+    adversarial: { type: "string" },
     epochs: { type: "string" },
     seed: { type: "string" },
     backend: { type: "string", default: "wasm" },
@@ -178,6 +197,7 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
     arch: arch as TrainArchitecture,
     augment: augment as TrainAugmentation,
     weightDecay,
+    adversarial: values.adversarial === undefined ? undefined : parseAdversarialTraining(values.adversarial),
     epochs: positiveInteger("epochs", values.epochs, 8),
     seed: positiveInteger("seed", values.seed, 1),
     backend: parseBackendName(values.backend as string),
@@ -276,7 +296,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
     seed: options.seed,
     validation: parts.calibration,
     learningRateForEpoch: halvingSchedule(options.learningRate, options.epochs),
-    augment: trainingAugmentation(options),
+    augment: trainingAugmentation(options, model),
     onBatch: ({ epoch, batch, loss, accuracy }) => {
       if (batch === 0) {
         bar.start(batches, 0, { epoch: epoch + 1, epochs: options.epochs, loss: "-", acc: "-" });

@@ -48,10 +48,11 @@ export interface TrainOptions {
   learningRateForEpoch?: (epoch: number) => number;
   /**
    * Transforms each training batch before the step; `batchSeed` is drawn per batch from mulberry32(seed),
-   * so the augmentation repeats with the run. Returns a new tensor (the loop disposes it) or `x` itself;
-   * it must not dispose `x`.
+   * so the augmentation repeats with the run; `labels` (one-hot) serve augmentations that need them (an
+   * adversarial example). Returns (or resolves to) a new tensor (the loop disposes it) or `x` itself; it must
+   * not dispose `x`.
    */
-  augment?: (x: tf.Tensor4D, batchSeed: number) => tf.Tensor4D;
+  augment?: (x: tf.Tensor4D, batchSeed: number, labels: tf.Tensor2D) => tf.Tensor4D | Promise<tf.Tensor4D>;
   onBatch?: (progress: BatchProgress) => void;
   onEpoch?: (summary: EpochSummary) => void;
 }
@@ -133,7 +134,7 @@ export async function trainClassifier(
       let input = x;
       let result: number | number[];
       try {
-        if (options.augment) input = options.augment(x, Math.floor(batchSeeds() * 2 ** 31));
+        if (options.augment) input = await options.augment(x, Math.floor(batchSeeds() * 2 ** 31), y);
         result = await model.trainOnBatch(input, y);
       } finally {
         if (input !== x) input.dispose();
