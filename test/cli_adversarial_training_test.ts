@@ -33,7 +33,10 @@ Deno.test("adversarialAugmentation: batches within the L_inf ball that the model
       tf.mean(tf.equal((model.predict(adversarial) as tf.Tensor).argMax(-1), y.argMax(-1))).dataSync()[0],
     ]);
     assert.ok(distance <= 0.1 + 1e-6, `${method}: ${distance}`);
-    assert.ok(accuracyAdversarial < accuracyClean - 0.3, `${method}: ${accuracyClean} -> ${accuracyAdversarial}`);
+    assert.ok(
+      accuracyAdversarial < accuracyClean - 0.3,
+      `${method}: ${accuracyClean} -> ${accuracyAdversarial}`,
+    );
     adversarial.dispose();
   }
   assert.equal(tf.memory().numTensors, before);

@@ -7,7 +7,7 @@
  * classifier for randomized smoothing; the test accuracy is then also measured on noisy test images.
  *
  *   deno task train [--data fashion-mnist|mnist|cifar10|gtsrb] [--arch lenet|vgg|resnet20|resnet8]
- *     [--augment none|crop|crop-flip] [--epochs 8] [--seed 1] [--backend wasm|cpu|tensorflow|webgpu]
+ *     [--augment none|crop|crop-flip] [--width 1] [--epochs 8] [--seed 1] [--backend wasm|cpu|tensorflow|webgpu]
  *     [--batch-size 64] [--lr 0.001] [--weight-decay 5e-4] [--limit N] [--noise-sigma S] [--out DIR]
  *     [--adversarial pgd:EPS[:STEPS] | fgsm-rs:EPS]   adversarial training (Madry et al. 2018 PGD, default 7
  *       steps; Wong et al. 2020 FGSM from a random start): the reference every sidecar defense is compared with
@@ -67,6 +67,8 @@ export interface TrainRunOptions {
   augment: TrainAugmentation;
   /** L2 weight decay of the VGG and ResNet kernels (their default when absent). */
   weightDecay?: number;
+  /** Multiplier of every layer's width (filters, dense units); default 1. */
+  width?: number;
   /** Adversarial training: every batch replaced by adversarial examples of the model in training. */
   adversarial?: AdversarialTraining;
   epochs: number;
@@ -91,6 +93,8 @@ export interface TrainMetrics {
   imagesPerSecond: number;
   /** The adversarial training, when there was one. */
   adversarial?: AdversarialTraining;
+  /** Width multiplier of the architecture. */
+  width: number;
   testAccuracy: number;
   /** Gaussian noise of the training batches (0: none). */
   noiseSigma: number;
@@ -167,6 +171,7 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
     augment: { type: "string", default: "none" },
     "weight-decay": { type: "string" },
     adversarial: { type: "string" },
+    width: { type: "string" },
     epochs: { type: "string" },
     seed: { type: "string" },
     backend: { type: "string", default: "wasm" },
@@ -197,6 +202,7 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
     arch: arch as TrainArchitecture,
     augment: augment as TrainAugmentation,
     weightDecay,
+    width: values.width === undefined ? undefined : positiveNumber("width", values.width, 1),
     adversarial: values.adversarial === undefined ? undefined : parseAdversarialTraining(values.adversarial),
     epochs: positiveInteger("epochs", values.epochs, 8),
     seed: positiveInteger("seed", values.seed, 1),
@@ -239,18 +245,20 @@ const SPLIT_RULES: Record<TrainDataset, { seed: number; rule: string }> = {
 export function createArchitecture(
   arch: TrainArchitecture,
   dataset: Pick<Dataset, "shape" | "classNames">,
-  options: { seed: number; learningRate: number; weightDecay?: number },
+  options: { seed: number; learningRate: number; weightDecay?: number; width?: number },
 ): tf.LayersModel {
-  const common = { inputShape: dataset.shape, classes: dataset.classNames.length, ...options };
+  const { width = 1, ...rest } = options;
+  const common = { inputShape: dataset.shape, classes: dataset.classNames.length, ...rest };
+  const times = (n: number) => Math.round(n * width);
   switch (arch) {
     case "lenet":
-      return createLeNet(common);
+      return createLeNet({ ...common, filters: [times(16), times(32)], denseUnits: times(128) });
     case "vgg":
-      return createVgg(common);
+      return createVgg({ ...common, blocks: [32, 64, 128].map(times), denseUnits: times(256) });
     case "resnet20":
-      return createResNet(common);
+      return createResNet({ ...common, width: times(16) });
     case "resnet8":
-      return createResNet({ ...common, blocks: 1 });
+      return createResNet({ ...common, blocks: 1, width: times(16) });
   }
 }
 
@@ -279,6 +287,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
     seed: options.seed,
     learningRate: options.learningRate,
     weightDecay: options.weightDecay,
+    width: options.width,
   });
   const batches = Math.ceil(train.count / options.batchSize);
   const bar = new cliProgress.SingleBar({
@@ -334,6 +343,8 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
     data: options.data,
     arch: options.arch,
     augment: options.augment,
+    width: options.width ?? 1,
+    ...(options.adversarial === undefined ? {} : { adversarial: options.adversarial }),
     imagesPerSecond:
       Math.round(train.count * options.epochs / history.reduce((sum, e) => sum + e.seconds, 0) * 10) / 10,
     testAccuracy,
