@@ -25,7 +25,9 @@ Deno.test("withPreprocessing: model and body see ((x (hi - lo) + lo) - mean) / s
   tf.tidy(() => {
     const direct = tf.sub(tf.mul(x, 2), 1);
     assert.ok(maxDifference(wrapped.model.apply(x) as tf.Tensor, model.apply(direct) as tf.Tensor) < 1e-6);
-    assert.ok(maxDifference(wrapped.body.apply(x) as tf.Tensor, split.body.apply(direct) as tf.Tensor) < 1e-6);
+    assert.ok(
+      maxDifference(wrapped.body.apply(x) as tf.Tensor, split.body.apply(direct) as tf.Tensor) < 1e-6,
+    );
     const score = (f: (v: tf.Tensor) => tf.Tensor) => (v: tf.Tensor) => tf.sum(tf.mul(f(v), tf.range(0, 10)));
     const viaWrapper = tf.grad(score((v) => wrapped.model.apply(v) as tf.Tensor))(x);
     const viaModel = tf.mul(tf.grad(score((v) => model.apply(v) as tf.Tensor))(direct), 2);
@@ -43,7 +45,10 @@ Deno.test("preprocessing: the identity changes nothing; bad ranges, counts and d
   assert.equal(withPreprocessing(split, { range: [0, 1] }), split);
   assert.ok(isIdentity({}) && !isIdentity({ mean: [0.5] }));
   assert.throws(() => checkPreprocessing({ range: [1, 0] }, 3), /input range \[1,0\]/);
-  assert.throws(() => checkPreprocessing({ mean: [0.1, 0.2] }, 3), /mean has 2 values; the model's input has 3/);
+  assert.throws(
+    () => checkPreprocessing({ mean: [0.1, 0.2] }, 3),
+    /mean has 2 values; the model's input has 3/,
+  );
   assert.throws(() => checkPreprocessing({ std: [0.2, 0, 0.2] }, 3), /std .* positive/);
   checkPreprocessing({ mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }, 3);
   model.dispose();
