@@ -19,6 +19,8 @@
  *     [--attacks spectrogram:fgsm:2,waveform:pgd-linf:4]   the speaker model (models/fsdd-speaker) on FSDD
  *     validation clips; each attack names its domain and budget (dB on the map, 16-bit steps on the wave)
  *   deno task eval --certify [...]   certified robustness of randomized smoothing (`eval_certify.ts`)
+ *   deno task eval --sweep strength=0.1,0.5,1|k1=...|k2=...|layer=A,B   NIP's sensitivity to one setting
+ *     (`eval_sweep.ts`)
  *   deno task eval [...] --shard K/S [--block-size 100]   evaluates only shard K of S (every S-th block of
  *     examples from block K) and writes `<out>/shard-K-of-S.json` (+ `.timing.json`); the same command with
  *     K = 0..S-1, e.g. as a Kubernetes Indexed Job (deploy/eval-job.yaml), then
@@ -72,6 +74,7 @@ import type { StageSettings } from "../stages/stage.ts";
 import { choiceFlag, listFlag, numberFlag, parseFlags, runMain, settingsFlag, UsageError } from "./args.ts";
 import { sampleFlag } from "./data_flags.ts";
 import { CERTIFY_MODULE_URL, certifyMain } from "./eval_certify.ts";
+import { SWEEP_MODULE_URL, sweepMain } from "./eval_sweep.ts";
 import { createProgress } from "./progress.ts";
 
 /** The committed speaker model, evaluated with `--data fsdd`. */
@@ -442,9 +445,10 @@ async function main(): Promise<void> {
 
 if (import.meta.main) {
   const certify = Deno.args.includes("--certify");
+  const sweep = Deno.args.includes("--sweep");
   const merge = Deno.args.includes("--merge-shards");
   await runMain(
-    certify ? certifyMain : merge ? mergeMain : main,
-    certify ? CERTIFY_MODULE_URL : import.meta.url,
+    certify ? certifyMain : sweep ? sweepMain : merge ? mergeMain : main,
+    certify ? CERTIFY_MODULE_URL : sweep ? SWEEP_MODULE_URL : import.meta.url,
   );
 }

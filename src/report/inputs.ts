@@ -10,19 +10,9 @@ import type { CertificationReport } from "../eval/certification_report.ts";
 import type { DetectionReport } from "../eval/detection.ts";
 import type { AdaptiveDetectionReport } from "../eval/detection_adaptive.ts";
 import type { EvalReport } from "../eval/harness.ts";
+import type { SensitivitySweep } from "../eval/sweep.ts";
 
-/** One setting's value in a sensitivity sweep, with the DSR and benign accuracy it gave. */
-export interface SensitivityPoint {
-  value: number;
-  dsr: number;
-  benignAccuracy: number;
-}
-
-/** A sensitivity sweep over one setting (k1/k2, layer index, eta, ...): the optional `sweep` of eval.json. */
-export interface SensitivitySweep {
-  parameter: string;
-  points: SensitivityPoint[];
-}
+export type { SensitivityPoint, SensitivitySweep } from "../eval/sweep.ts";
 
 /** The run's settings as `runEvaluation` records them in `meta` (the fields the report reads). */
 export interface EvalMeta {
