@@ -77,9 +77,22 @@ Deno.test("a sweep renders a line chart per setting; sections without data are l
   const sweep: SensitivitySweep[] = [
     {
       parameter: "k1",
-      points: [3, 1, 5, 7].map((value, i) => ({ value, dsr: 0.1 * i, benignAccuracy: 0.9 - 0.01 * i })),
+      attack: "fgsm",
+      budget: "L_inf 0.1",
+      points: [3, 1, 5, 7].map((value, i) => ({
+        value,
+        dsr: 0.1 * i,
+        randomNoise: 0.05 * i,
+        benignAccuracy: 0.9 - 0.01 * i,
+        adversarial: 50,
+      })),
     },
-    { parameter: "eta", points: [{ value: 0.1, dsr: 0.5, benignAccuracy: NaN }] },
+    {
+      parameter: "eta",
+      attack: "fgsm",
+      budget: "L_inf 0.1",
+      points: [{ value: 0.1, dsr: 0.5, randomNoise: 0.4, benignAccuracy: NaN, adversarial: 50 }],
+    },
   ];
   const json = { ...(evaluation.json as object), sweep };
   const { html, charts } = buildReport([{ path: "out/sweep/eval.json", json }], { title: "Sweep" });
