@@ -17,7 +17,9 @@
  *     epsilon 0 skips it), rejected-or-correct, worst of runs
  *   deno task eval --data fsdd [--n 120] [--defenses nip,ds,rc,mc,qtz,ss,cbdr]
  *     [--attacks spectrogram:fgsm:2,waveform:pgd-linf:4]   the speaker model (models/fsdd-speaker) on FSDD
- *     validation clips; each attack names its domain and budget (dB on the map, 16-bit steps on the wave)
+ *     validation clips; each attack names its domain and budget (dB on the map, 16-bit steps on the wave);
+ *     `--data speaker --test DIR` reads a folder of WAV/FLAC files, one sub-folder per speaker (name order =
+ *     the model's speaker order), instead
  *   deno task eval --certify [...]   certified robustness of randomized smoothing (`eval_certify.ts`)
  *   deno task eval --sweep strength=0.1,0.5,1|k1=...|k2=...|layer=A,B   NIP's sensitivity to one setting
  *     (`eval_sweep.ts`)
@@ -42,6 +44,7 @@ import {
   spreadEntries,
 } from "../eval/speech_domains.ts";
 import { isDetectionCalibrationTake, listFsdd } from "../../audio/fsdd.ts";
+import { listSpeakerFolder } from "../../audio/folder_dataset.ts";
 import { toTensor } from "../data/dataset.ts";
 import { fsddTrainDir } from "../data/shared_data.ts";
 import { BACKEND_NAMES } from "../engine/backend.ts";
@@ -150,6 +153,21 @@ async function evaluationData(
   pipeline: Pipeline,
   onProgress: (stage: string, done: number, total: number) => void,
 ): Promise<{ set: EvalSet; specs: AttackSpec[]; description: string }> {
+  if (pipeline.modality === "audio" && options.test !== undefined) {
+    const listing = listSpeakerFolder(options.test);
+    const entries = spreadEntries(listing.items, options.n);
+    const set = await speakerEvalSet(entries, (d, t) => onProgress("features (test)", d, t));
+    const specs = options.attacks.map((a) =>
+      speakerAttackSpec(a, options.attackOverrides?.[a.split(":")[1]])
+    );
+    return {
+      set,
+      specs,
+      description: `speaker folder ${options.test} (${
+        listing.speakers.join(", ")
+      }), ${entries.length} recordings`,
+    };
+  }
   if (options.data === "fsdd") {
     const dir = fsddTrainDir();
     // Detection was calibrated on takes 5-9: its evaluation reads only the other validation takes.
@@ -392,7 +410,12 @@ async function main(): Promise<void> {
       throw new UsageError(`--defenses: ${(error as Error).message}`);
     }
   }
-  const speech = flags.data === "fsdd";
+  const speech = flags.data === "fsdd" || flags.data === "speaker";
+  if (flags.data === "speaker" && flags.test === undefined) {
+    throw new UsageError(
+      "--data speaker reads a folder of recordings: give --test DIR (one sub-folder per speaker)",
+    );
+  }
   if (speech && flags.budgets !== undefined) {
     throw new UsageError(
       "--budgets: speaker attacks carry their own budget (--attacks spectrogram:fgsm:2,...)",

@@ -24,9 +24,8 @@ import {
 } from "../attacks/audio_targets.ts";
 import { fitToClip } from "../../audio/clip.ts";
 import { featuresToTensor, featurize } from "../../audio/features.ts";
-import type { FsddEntry } from "../../audio/fsdd.ts";
 import { resynthesize } from "../../audio/resynth.ts";
-import { decodeWav } from "../../audio/wav.ts";
+import { decodeAudioFile } from "../../audio/folder_dataset.ts";
 
 function rows(x: tf.Tensor): Float32Array[] {
   const flat = x.dataSync() as Float32Array;
@@ -115,19 +114,19 @@ export function speakerAttackSpec(text: string, params: Record<string, unknown> 
 }
 
 /** `n` entries spread evenly over the sorted list (every speaker, digit and take). */
-export function spreadEntries(entries: FsddEntry[], n: number): FsddEntry[] {
+export function spreadEntries<T>(entries: T[], n: number): T[] {
   if (n >= entries.length) return entries;
   return Array.from({ length: n }, (_, i) => entries[Math.floor((i * entries.length) / n)]);
 }
 
-/** Decodes FSDD entries into an evaluation set: log-mel maps, speakers, and the fitted 1-s clips. */
+/** Decodes recordings (FSDD entries, or a speaker folder's WAV/FLAC files) into an evaluation set: log-mel maps, speakers, and the fitted 1-s clips. */
 export async function speakerEvalSet(
-  entries: FsddEntry[],
+  entries: readonly { path: string; label: number }[],
   onProgress?: (done: number, total: number) => void,
 ): Promise<EvalSet> {
   const clips: Float32Array[] = [];
   for (const [i, entry] of entries.entries()) {
-    clips.push(fitToClip(decodeWav(await Deno.readFile(entry.path)).samples));
+    clips.push(fitToClip((await decodeAudioFile(entry.path)).samples));
     onProgress?.(i + 1, entries.length);
   }
   return {
