@@ -98,7 +98,8 @@ Deno.test("a sweep renders a line chart per setting; sections without data are l
   const { html, charts } = buildReport([{ path: "out/sweep/eval.json", json }], { title: "Sweep" });
   assert.deepEqual(sections(html), ["dsr", "budget", "benign", "time", "sweeps"]);
   const k1 = charts.find((c) => c.svg.includes("<title>Sensitivity to k1</title>"))!;
-  assert.equal([...k1.svg.matchAll(/<circle class="point"/g)].length, 8);
+  // DSR, its random-noise control and benign accuracy, 4 settings each.
+  assert.equal([...k1.svg.matchAll(/<circle class="point"/g)].length, 12);
   const [dsr] = [...k1.svg.matchAll(/<polyline points="([^"]+)"/g)].map((m) =>
     m[1].split(" ").map((p) => Number(p.split(",")[0]))
   );
@@ -106,8 +107,8 @@ Deno.test("a sweep renders a line chart per setting; sections without data are l
   const eta = charts.find((c) => c.svg.includes("<title>Sensitivity to eta</title>"))!;
   assert.equal(
     [...eta.svg.matchAll(/<circle class="point"/g)].length,
-    1,
-    "the NaN benign accuracy is missing",
+    2,
+    "DSR and noise control drawn; the NaN benign accuracy is missing",
   );
   assert.match(captions(html).at(-1)!, /Source: sweep\/eval\.json/);
   assert.match(html, /<td class="num">10\.0%<\/td>/);

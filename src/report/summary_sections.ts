@@ -326,19 +326,29 @@ export function certifiedSection(inputs: readonly CertifyInput[]): Section {
 function sweepFigure(input: EvalInput, sweep: SensitivitySweep): Figure {
   const source = sourceName(input.path);
   const title = `Sensitivity to ${sweep.parameter}`;
-  const points = [...sweep.points].sort((a, b) => a.value - b.value);
+  const points = [...sweep.points].sort((a, b) => a.value - b.value).map((p) => ({
+    ...p,
+    randomNoise: p.randomNoise ?? NaN,
+  }));
   const bare = input.report?.benign.accuracy;
   return {
     key: `sweep-${sweep.parameter}-${source}`,
     title,
     svg: renderLineChart({
       title,
-      description: `Lines: DSR and benign accuracy as ${sweep.parameter} varies. ${source}.`,
+      description:
+        `Lines: DSR, its random-noise control and benign accuracy as ${sweep.parameter} varies. ${source}.`,
       xLabel: sweep.parameter,
       yLabel: "rate",
       panels: [{
         series: [
           { name: "DSR", colour: colourAt(0), points: points.map((p) => ({ x: p.value, y: p.dsr })) },
+          {
+            name: "random-noise control",
+            colour: colourAt(0),
+            dashed: true,
+            points: points.map((p) => ({ x: p.value, y: p.randomNoise })),
+          },
           {
             name: "benign accuracy",
             colour: colourAt(1),
@@ -353,7 +363,8 @@ function sweepFigure(input: EvalInput, sweep: SensitivitySweep): Figure {
     }),
     caption:
       `${HONEST} ${describeRun(input.meta)}. Budgets: ${input.meta.budgets?.join(", ") ?? "as run"}. ` +
-      `${points.length} settings of ${sweep.parameter}. Control: benign accuracy (dashed) beside the DSR` +
+      `${points.length} settings of ${sweep.parameter} (${sweep.attack} at ${sweep.budget}). Controls: the ` +
+      `random-noise control at the defense's own change (dashed, same colour) and benign accuracy beside the DSR` +
       `${isValue(bare) ? `; the bare model's benign accuracy is ${percent(bare)}` : ""}. Source: ${source}.`,
   };
 }
