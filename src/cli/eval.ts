@@ -463,7 +463,8 @@ async function main(): Promise<void> {
     blockSize: numberFlag("block-size", flags["block-size"], 1),
   });
   console.log(markdown);
-  console.log(`written: ${join(out, "eval.json")}, ${join(out, "eval.md")}`);
+  // A shard's line above already says what it wrote.
+  if (flags.shard === undefined) console.log(`written: ${join(out, "eval.json")}, ${join(out, "eval.md")}`);
 }
 
 if (import.meta.main) {
