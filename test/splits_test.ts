@@ -8,6 +8,7 @@ import {
   fractionCounts,
   groupedSplit,
   mnistSplit,
+  sampleDataset,
   samplePart,
   seededShuffle,
   type Split,
@@ -137,4 +138,35 @@ Deno.test("samplePart draws a seeded, class-mixed sample of one part; skip gives
   const seen = new Set(Array.from({ length: 100 }, (_, i) => key(first, i)));
   assert.ok(Array.from({ length: 100 }, (_, i) => key(next, i)).every((k) => !seen.has(k)));
   assert.throws(() => samplePart(fashion, split, "test", 9_990, { skip: 20 }), /has 10000 examples/);
+});
+
+Deno.test("sampleDataset: by whole groups when asked; disjoint ranges never share a group; g = 1 is samplePart", () => {
+  const count = 45;
+  const dataset = {
+    name: "tracks",
+    images: Float32Array.from({ length: count }, (_, i) => i),
+    labels: new Int32Array(count),
+    count,
+    shape: [1, 1, 1] as [number, number, number],
+    classNames: ["sign"],
+  };
+  const group = (ds: { images: Float32Array }) => new Set(Array.from(ds.images, (v) => Math.floor(v / 15)));
+  const first = sampleDataset(dataset, 20, { seed: 4, groupSize: 15 });
+  const second = sampleDataset(dataset, 10, { seed: 4, skip: 20, groupSize: 15 });
+  assert.equal(group(first).size, 2);
+  assert.equal(group(second).size, 1);
+  for (const g of group(second)) assert.ok(!group(first).has(g), "a group in both samples");
+  const firstOrder = Array.from(first.images.subarray(0, 15), (v) => v % 15);
+  assert.deepEqual(firstOrder, Array.from({ length: 15 }, (_, i) => i), "a group stays in its order");
+  assert.throws(() => sampleDataset(dataset, 20, { seed: 4, skip: 20, groupSize: 15 }), /after skipping 30/);
+
+  const split: Split = {
+    train: new Int32Array(0),
+    calibration: Int32Array.from({ length: count }, (_, i) => i),
+    test: new Int32Array(0),
+  };
+  assert.deepEqual(
+    sampleDataset(dataset, 12, { seed: 7, skip: 3 }).images,
+    samplePart(dataset, split, "calibration", 12, { seed: 7, skip: 3 }).images,
+  );
 });

@@ -23,13 +23,17 @@ import { calibrateDetection, DETECTION } from "../stages/detection.ts";
 import { DETECTOR_NAMES, stageFactory } from "../stages/registry.ts";
 import { choiceFlag, listFlag, numberFlag, parseFlags, runMain, UsageError } from "./args.ts";
 import { sampleFlag } from "./data_flags.ts";
+import { groupSizeOf } from "../data/named_datasets.ts";
 import { DETECTION_CALIBRATION_TAKES, isDetectionCalibrationTake, listFsdd } from "../../audio/fsdd.ts";
 import { fsddTrainDir } from "../data/shared_data.ts";
 import { seededShuffle } from "../data/splits.ts";
 import { speakerEvalSet } from "../eval/speech_domains.ts";
 import { SPEAKER_MODEL_DIR } from "../speaker_pipeline.ts";
 
-/** Calibration examples NIP's profile used, counted from the start of the seeded calibration order. */
+/**
+ * Calibration examples NIP's profile used, counted from the start of the seeded calibration order; for a set
+ * sampled by groups (GTSRB tracks) up to the end of the held-out examples' last group.
+ */
 export function examplesUsedByNip(profile: NipProfile, data: string): number {
   const { provenance } = profile;
   if (
@@ -40,7 +44,12 @@ export function examplesUsedByNip(profile: NipProfile, data: string): number {
         `${JSON.stringify(provenance)}); give --skip N so the detectors' sets start after them`,
     );
   }
-  return Number(provenance.candidateDraws) + (profile.strengthCalibration?.heldOut ?? 0);
+  return alignUp(Number(provenance.candidateDraws), groupSizeOf(data)) +
+    (profile.strengthCalibration?.heldOut ?? 0);
+}
+
+function alignUp(n: number, groupSize: number): number {
+  return Math.ceil(n / groupSize) * groupSize;
 }
 
 /** Counts of the three calibration sets. */
@@ -55,7 +64,8 @@ async function imageSets(data: string, shape: number[], counts: SetCounts, seed:
   const start = skip;
   const draw = async (count: number) => {
     const { dataset: part } = await sampleFlag("data", data, "calibration", count, { shape, seed, skip });
-    skip += count;
+    // Sampling by groups starts each set at a whole group: the next one starts after this one's last group.
+    skip = alignUp(skip, groupSizeOf(data)) + count;
     return { x: toTensor(part), labels: part.labels };
   };
   const sets = {

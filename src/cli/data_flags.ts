@@ -2,7 +2,8 @@
  * How the tasks read `--data`, `--calibration` and `--test`: a data source (`src/data/source.ts`: a named
  * set's fixed split part, an image folder, a CIFAR-binary file, `.npy` arrays), sampled in a seeded order.
  * A named set gives the asked part of its split; the user's own files are used whole, so an evaluation on a
- * file never mixes in the records a model was trained on.
+ * file never mixes in the records a model was trained on. Sets whose examples come in groups (GTSRB tracks)
+ * are sampled by whole groups, so that calibration's candidates and held-out examples never share a sign.
  *
  * @module
  */
@@ -45,7 +46,11 @@ export async function sampleFlag(
   const available = loaded.dataset.count - (options.skip ?? 0);
   const n = options.upTo ? Math.min(count, available) : count;
   try {
-    const dataset = sampleDataset(loaded.dataset, n, { seed: options.seed, skip: options.skip });
+    const dataset = sampleDataset(loaded.dataset, n, {
+      seed: options.seed,
+      skip: options.skip,
+      groupSize: loaded.groupSize,
+    });
     return { dataset, description: `${loaded.description}; ${n} sampled (seed ${options.seed})` };
   } catch (error) {
     throw new UsageError(`--${flag} ${spec}: ${(error as Error).message}`);

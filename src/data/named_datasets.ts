@@ -7,7 +7,13 @@
 import type { Dataset } from "./dataset.ts";
 import { loadFashionMnist } from "./fashion_mnist.ts";
 import { loadMnist } from "./mnist.ts";
-import { loadCifar10, loadGtsrb, splitCifar10, splitGtsrbByTrack } from "./cifar_binary.ts";
+import {
+  GTSRB_FRAMES_PER_TRACK,
+  loadCifar10,
+  loadGtsrb,
+  splitCifar10,
+  splitGtsrbByTrack,
+} from "./cifar_binary.ts";
 import { fashionMnistSplit, mnistSplit, type Split } from "./splits.ts";
 
 /** Data set names the CLI accepts. */
@@ -15,6 +21,14 @@ export const DATASET_NAMES = ["fashion-mnist", "mnist", "cifar10", "gtsrb"] as c
 
 /** One of {@link DATASET_NAMES}. */
 export type DatasetName = typeof DATASET_NAMES[number];
+
+/**
+ * How many consecutive examples of a named set (and of each part of its split) belong together: a GTSRB track
+ * (15 frames of one sign); 1 elsewhere. Samples drawn from such a set keep groups whole (`sampleDataset`).
+ */
+export function groupSizeOf(name: string): number {
+  return name === "gtsrb" ? GTSRB_FRAMES_PER_TRACK : 1;
+}
 
 /** Loads a named data set and its fixed train / calibration / test split. */
 export async function loadNamedDataset(name: string): Promise<{ dataset: Dataset; split: Split }> {

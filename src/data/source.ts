@@ -14,7 +14,7 @@ import { CIFAR_RECORD_BYTES, decodeCifarRecords, readClassNames } from "./cifar_
 import { readImageFolder } from "./image_folder.ts";
 import { numberedClassNames, readNpyDataset } from "./npy.ts";
 import { type SplitPart, splitPart } from "./splits.ts";
-import { DATASET_NAMES, type DatasetName, loadNamedDataset } from "./named_datasets.ts";
+import { DATASET_NAMES, type DatasetName, groupSizeOf, loadNamedDataset } from "./named_datasets.ts";
 
 /** A parsed data source spec. */
 export type DataSource =
@@ -93,6 +93,8 @@ export interface LoadedDataSource {
   description: string;
   /** True for a named set (a part of its fixed split), false for the user's own files (used whole). */
   named: boolean;
+  /** Consecutive examples that belong together (a GTSRB track), kept whole when sampling; 1 otherwise. */
+  groupSize: number;
 }
 
 function largestCifarLabel(bytes: Uint8Array): number {
@@ -160,5 +162,10 @@ export async function loadDataSource(
   }
   if (dataset.count === 0) throw new Error(`data source "${spec}": no images`);
   description += `: ${dataset.count} images ${dataset.shape.join("x")}, ${dataset.classNames.length} classes`;
-  return { dataset, description, named: source.kind === "named" };
+  return {
+    dataset,
+    description,
+    named: source.kind === "named",
+    groupSize: source.kind === "named" ? groupSizeOf(source.name) : 1,
+  };
 }

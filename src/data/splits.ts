@@ -247,16 +247,26 @@ export function samplePart(
 
 /**
  * `count` examples of `dataset` in a seeded random order, after skipping the first `skip` of that order (so
- * two calls with the same seed and disjoint ranges give disjoint examples). For a part of a fixed split this
+ * two calls with the same seed and disjoint ranges give disjoint examples). With `groupSize` g > 1 the
+ * examples come in runs of g consecutive ones that belong together (a GTSRB track: frames of one physical
+ * sign): whole runs are shuffled and `skip` is rounded up to a whole run, so two such calls never share a
+ * group (candidates and held-out examples from different signs). For a part of a fixed split and g = 1 this
  * picks the same examples as {@link samplePart} on the whole set. Throws when there are too few.
  */
 export function sampleDataset(
   dataset: Dataset,
   count: number,
-  options: { seed?: number; skip?: number } = {},
+  options: { seed?: number; skip?: number; groupSize?: number } = {},
 ): Dataset {
-  const order = seededShuffle(Int32Array.from({ length: dataset.count }, (_, i) => i), options.seed ?? 1);
-  const skip = options.skip ?? 0;
+  const groupSize = options.groupSize ?? 1;
+  const groups = Math.ceil(dataset.count / groupSize);
+  const groupOrder = seededShuffle(Int32Array.from({ length: groups }, (_, i) => i), options.seed ?? 1);
+  const order = Int32Array.from(
+    Array.from(groupOrder).flatMap((g) =>
+      Array.from({ length: Math.min(groupSize, dataset.count - g * groupSize) }, (_, i) => g * groupSize + i)
+    ),
+  );
+  const skip = Math.ceil((options.skip ?? 0) / groupSize) * groupSize;
   if (skip + count > order.length) {
     throw new RangeError(
       `${dataset.name} has ${order.length} examples; asked for ${count}` +
