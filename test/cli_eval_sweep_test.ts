@@ -5,7 +5,16 @@ import { runTask } from "./task_runner.ts";
 Deno.test("eval --sweep: one point per value beside its noise control; strength 0 defends nothing; report charts it", async () => {
   const dir = await Deno.makeTempDir();
   const out = join(dir, "strength");
-  const swept = await runTask("eval", ["--sweep", "strength=0,1", "--n", "40", "--budgets", "0.1", "--out", out]);
+  const swept = await runTask("eval", [
+    "--sweep",
+    "strength=0,1",
+    "--n",
+    "40",
+    "--budgets",
+    "0.1",
+    "--out",
+    out,
+  ]);
   assert.equal(swept.code, 0, swept.stderr);
   const { sweep } = JSON.parse(await Deno.readTextFile(join(out, "eval.json")));
   assert.equal(sweep[0].parameter, "strength");
@@ -15,7 +24,16 @@ Deno.test("eval --sweep: one point per value beside its noise control; strength 
   assert.ok(zero.adversarial > 0 && zero.adversarial === one.adversarial);
   assert.ok(one.benignAccuracy > 0.7 && one.randomNoise >= 0);
 
-  const k1 = await runTask("eval", ["--sweep", "k1=3", "--n", "20", "--budgets", "0.1", "--out", join(dir, "k1")]);
+  const k1 = await runTask("eval", [
+    "--sweep",
+    "k1=3",
+    "--n",
+    "20",
+    "--budgets",
+    "0.1",
+    "--out",
+    join(dir, "k1"),
+  ]);
   assert.equal(k1.code, 0, k1.stderr);
   assert.match(await Deno.readTextFile(join(dir, "k1", "eval.md")), /\| 3 \| \d+\.\d% \|/);
 
