@@ -135,8 +135,8 @@ function checkState(split: SplitModel, profile: NipProfile | undefined, state: S
 
 /**
  * The neuron-influence detector (role `score`). `fit` keeps the benign examples the model classifies
- * correctly and stores per-class mean and standard deviation of each feature (every class needs two
- * such examples); `create` rebuilds the stage from that state.
+ * correctly and stores per-class mean and standard deviation of each feature (a class with fewer than two
+ * such examples takes those of all of them); `create` rebuilds the stage from that state.
  */
 export const INFLUENCE_DETECTOR: StageFactory<NipProfile> = {
   name: NAME,
@@ -169,20 +169,33 @@ export const INFLUENCE_DETECTOR: StageFactory<NipProfile> = {
         }
       }
     }
-    const short = counts.findIndex((count) => count < 2);
-    if (short >= 0) {
+    // Classes with fewer than two fitted examples (one sign of a GTSRB class in the calibration split) take
+    // the statistics of all fitted examples.
+    const total = counts.reduce((a, b) => a + b, 0);
+    if (total < 2) {
       throw new RangeError(
-        `${NAME}: class ${short} has ${counts[short]} correctly classified benign examples, needs 2; ` +
-          `calibrate on more examples`,
+        `${NAME}: ${total} correctly classified benign examples, needs 2; calibrate on more examples`,
       );
+    }
+    const pooledSum = new Float64Array(WIDTH);
+    const pooledSquares = new Float64Array(WIDTH);
+    for (let k = 0; k < classes * WIDTH; k++) {
+      pooledSum[k % WIDTH] += sum[k];
+      pooledSquares[k % WIDTH] += squares[k];
     }
     const mean = new Float32Array(classes * WIDTH);
     const std = new Float32Array(classes * WIDTH);
-    for (let k = 0; k < classes * WIDTH; k++) {
-      const count = counts[Math.floor(k / WIDTH)];
-      const mu = sum[k] / count;
-      mean[k] = mu;
-      std[k] = Math.sqrt(Math.max(0, (squares[k] - count * mu * mu) / (count - 1)));
+    let pooledClasses = 0;
+    for (let c = 0; c < classes; c++) {
+      const own = counts[c] >= 2;
+      if (!own) pooledClasses++;
+      const count = own ? counts[c] : total;
+      for (let j = 0; j < WIDTH; j++) {
+        const mu = (own ? sum[c * WIDTH + j] : pooledSum[j]) / count;
+        const sq = own ? squares[c * WIDTH + j] : pooledSquares[j];
+        mean[c * WIDTH + j] = mu;
+        std[c * WIDTH + j] = Math.sqrt(Math.max(0, (sq - count * mu * mu) / (count - 1)));
+      }
     }
     return {
       meta: {
@@ -191,7 +204,8 @@ export const INFLUENCE_DETECTOR: StageFactory<NipProfile> = {
         classes,
         k1,
         k2,
-        examples: counts.reduce((a, b) => a + b, 0),
+        examples: total,
+        pooledClasses,
         features: INFLUENCE_FEATURES.join(","),
       },
       arrays: { mean, std, counts },

@@ -56,14 +56,19 @@ export function fitTiedGaussians(
     counts[c]++;
     for (let j = 0; j < neurons; j++) means[c * neurons + j] += phi[i * neurons + j];
   }
-  const empty = counts.findIndex((count) => count === 0);
-  if (empty >= 0) {
-    throw new RangeError(
-      `${name}: class ${empty} has no correctly classified benign example; calibrate on more examples`,
-    );
+  if (n === 0) {
+    throw new RangeError(`${name}: no correctly classified benign example; calibrate on more examples`);
+  }
+  // A class the fit set lacks (GTSRB's calibration split holds one sign of some classes) is scored against
+  // the mean of all benign examples: the shared covariance still holds, and no class is left without one.
+  const pooled = new Float64Array(neurons);
+  for (let c = 0; c < classes; c++) {
+    for (let j = 0; j < neurons; j++) pooled[j] += means[c * neurons + j] / n;
   }
   for (let c = 0; c < classes; c++) {
-    for (let j = 0; j < neurons; j++) means[c * neurons + j] /= counts[c];
+    for (let j = 0; j < neurons; j++) {
+      means[c * neurons + j] = counts[c] === 0 ? pooled[j] : means[c * neurons + j] / counts[c];
+    }
   }
   if (n < neurons) {
     return { means, lowRank: lowRankPrecision(phi, labels, means, neurons, shrinkage), counts };
