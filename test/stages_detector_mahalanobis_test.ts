@@ -3,7 +3,6 @@ import * as tf from "@tensorflow/tfjs";
 import { toTensor } from "../src/data/dataset.ts";
 import { forwardAtLayer, neuronOutputs, predictLabels } from "../src/nip/neurons.ts";
 import { INPUT_MAHALANOBIS, MAHALANOBIS } from "../src/stages/detectors/mahalanobis.ts";
-import { fitTiedGaussians } from "../src/stages/detectors/tied_gaussians.ts";
 import { nipFixture } from "./nip_fixture.ts";
 import { assertDetectsFgsm, assertSurrogate, scoreBatch } from "./detectors_fixture.ts";
 
@@ -128,17 +127,4 @@ Deno.test("input-mahalanobis fits on the input values: one mean per class and pi
   assert.match(stage.description, /Mahalanobis detector at input/);
   await assertDetectsFgsm(stage, split, fixture.test);
   stage.dispose();
-});
-
-Deno.test("fitTiedGaussians: a class without fitted examples is scored against the mean of all of them", () => {
-  // Two features, three classes; class 2 has no example.
-  const phi = Float32Array.from([0, 0, 2, 0, 10, 10, 12, 10]);
-  const labels = Int32Array.from([0, 0, 1, 1]);
-  const fitted = fitTiedGaussians(phi, labels, 3, 2, 0.1);
-  assert.deepEqual(Array.from(fitted.means), [1, 0, 11, 10, 6, 5]);
-  assert.deepEqual(Array.from(fitted.counts), [2, 2, 0]);
-  assert.throws(
-    () => fitTiedGaussians(new Float32Array(0), new Int32Array(0), 3, 2, 0.1),
-    /no correctly classified/,
-  );
 });

@@ -65,7 +65,12 @@ Deno.test("a hand-made 2-D case: class means, tied covariance with its ridge, an
   fitted.precision!.forEach((v, i) =>
     assert.ok(Math.abs(v - expected[i]) < 1e-12, `precision ${fitted.precision}`)
   );
-  assert.throws(() => fitTiedGaussians(phi, labels, 3, 2, 0.2), /mahalanobis: class 2 has no correctly/);
+  // A third class without examples is scored against the mean of all of them; the covariance is unchanged.
+  const withEmpty = fitTiedGaussians(phi, labels, 3, 2, 0.2);
+  assert.deepEqual(Array.from(withEmpty.means), [0, 0, 10, 10, 5, 5]);
+  assert.deepEqual(Array.from(withEmpty.counts), [4, 4, 0]);
+  assert.deepEqual(Array.from(withEmpty.precision!), Array.from(fitted.precision!));
+  assert.throws(() => fitTiedGaussians(new Float32Array(0), new Int32Array(0), 3, 2, 0.2), /no correctly/);
 
   const before = tf.memory().numTensors;
   const means = tf.tensor2d(Float32Array.from(fitted.means), [2, 2]);
