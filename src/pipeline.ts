@@ -87,15 +87,13 @@ export async function loadSplitModel(
   modelDir: string,
   options: { layerName?: string; inputRange?: [number, number]; preprocessing?: Preprocessing } = {},
 ): Promise<{ split: SplitModel; hash: string }> {
-  const hash = await modelHash(modelDir);
-  const { split } = await loadRawSplit(modelDir, options);
-  return { split: withPreprocessing(split, options.preprocessing), hash };
+  return { split: await splitFromDir(modelDir, options), hash: await modelHash(modelDir) };
 }
 
-async function loadRawSplit(
+async function splitFromDir(
   modelDir: string,
-  options: { layerName?: string; inputRange?: [number, number] },
-): Promise<{ split: SplitModel }> {
+  options: { layerName?: string; inputRange?: [number, number]; preprocessing?: Preprocessing },
+): Promise<SplitModel> {
   if (await modelFormat(modelDir) === "graph-model") {
     const graph = await loadGraphModel(modelDir);
     try {
@@ -103,14 +101,14 @@ async function loadRawSplit(
         nodeName: options.layerName,
         inputRange: options.inputRange,
       });
-      return { split };
+      return withPreprocessing(split, options.preprocessing);
     } catch (error) {
       graph.dispose();
       throw error;
     }
   }
-  const model = await loadLayersModel(modelDir);
-  return { split: splitModel(model, options) };
+  const split = splitModel(await loadLayersModel(modelDir), options);
+  return withPreprocessing(split, options.preprocessing);
 }
 
 /** The modality of a split model: audio when it reads the audio front end's features. */
@@ -123,8 +121,10 @@ export async function loadPipeline(options: PipelineOptions = {}): Promise<Pipel
   await initBackend(options.backend ?? "wasm");
   const modelDir = options.modelDir ?? DEFAULT_MODEL_DIR;
   const profileDir = options.profileDir ?? defaultProfileDir(modelDir);
-  const profile = await loadProfile(profileDir, await modelHash(modelDir));
-  const { split, hash } = await loadSplitModel(modelDir, {
+  // The hash reads every weight file: once, for the profile check and the pipeline's record.
+  const hash = await modelHash(modelDir);
+  const profile = await loadProfile(profileDir, hash);
+  const split = await splitFromDir(modelDir, {
     layerName: profile.layerName,
     inputRange: options.inputRange ?? profile.inputRange,
     preprocessing: profile.preprocessing,

@@ -15,7 +15,7 @@
  */
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { toTensor } from "../data/dataset.ts";
+import { type Dataset, toTensor } from "../data/dataset.ts";
 import { BACKEND_NAMES } from "../engine/backend.ts";
 import { resolveSpecs } from "../eval/specs.ts";
 import { runSweep, type SweepVariant } from "../eval/sweep.ts";
@@ -85,19 +85,17 @@ export async function sweepMain(): Promise<void> {
   } catch (error) {
     throw new UsageError(`--attacks / --budgets: ${(error as Error).message}`);
   }
+  // The profile's own calibration examples, read once for every recalibrated value (all share the input shape).
+  let candidates: Promise<{ dataset: Dataset }> | undefined;
   const recalibrate = async (split: SplitModel, settings: { k1?: number; k2?: number }) => {
-    const draws = Number(profile.provenance.candidateDraws ?? profile.candidateCount);
-    const source = flags.calibration ?? String(profile.provenance.data ?? flags.data);
-    const { dataset } = await sampleFlag(
+    candidates ??= sampleFlag(
       flags.calibration ? "calibration" : "data",
-      source,
+      flags.calibration ?? String(profile.provenance.data ?? flags.data),
       "calibration",
-      draws,
-      {
-        shape: split.inputShape,
-        seed: Number(profile.provenance.seed ?? 1),
-      },
+      Number(profile.provenance.candidateDraws ?? profile.candidateCount),
+      { shape: split.inputShape, seed: Number(profile.provenance.seed ?? 1) },
     );
+    const { dataset } = await candidates;
     const x = toTensor(dataset);
     try {
       return calibrateProfile(split, { x, labels: dataset.labels }, undefined, {
