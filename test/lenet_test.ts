@@ -7,9 +7,11 @@ import { FASHION_MNIST_SPLIT_SEED, fashionMnistSplit, seededShuffle } from "../s
 import { subset } from "../src/data/dataset.ts";
 import { createLeNet, LENET_FLATTEN_LAYER, LENET_LOGITS_LAYER } from "../src/models/lenet.ts";
 import {
+  cosineSchedule,
   evaluateAccuracy,
   gatherBatch,
   halvingSchedule,
+  LEARNING_RATE_SCHEDULES,
   predictClasses,
   trainClassifier,
 } from "../src/models/training.ts";
@@ -131,4 +133,13 @@ Deno.test("the committed model loads, has a flatten layer, and reaches >= 90% on
     model.dispose();
   }
   assert.equal(tf.memory().numTensors, before);
+});
+
+Deno.test("cosineSchedule falls from the base rate along half a cosine; every schedule describes itself", () => {
+  const schedule = cosineSchedule(0.002, 4);
+  const rates = [0, 1, 2, 3].map(schedule);
+  const expected = [0.002, 0.002 * (1 + Math.SQRT1_2) / 2, 0.001, 0.002 * (1 - Math.SQRT1_2) / 2];
+  rates.forEach((rate, i) => assert.ok(Math.abs(rate - expected[i]) < 1e-12, `epoch ${i}: ${rate}`));
+  assert.match(LEARNING_RATE_SCHEDULES.cosine.describe(0.002, 4), /cosine decay over 4 epochs/);
+  assert.match(LEARNING_RATE_SCHEDULES.halving.describe(0.001, 8), /first 4 epochs, then halved/);
 });

@@ -7,8 +7,9 @@
  * classifier for randomized smoothing; the test accuracy is then also measured on noisy test images.
  *
  *   deno task train [--data fashion-mnist|mnist|cifar10|gtsrb] [--arch lenet|vgg|resnet20|resnet8]
- *     [--augment none|crop|crop-flip] [--width 1] [--epochs 8] [--seed 1] [--backend wasm|cpu|tensorflow|webgpu]
- *     [--batch-size 64] [--lr 0.001] [--weight-decay 5e-4] [--limit N] [--noise-sigma S] [--out DIR]
+ *     [--augment none|crop|crop-flip|crop-color] [--width 1] [--epochs 8] [--seed 1] [--backend wasm|cpu|tensorflow|webgpu]
+ *     [--batch-size 64] [--lr 0.001] [--schedule halving|cosine] [--weight-decay 5e-4] [--limit N]
+ *     [--noise-sigma S] [--out DIR]
  *     [--adversarial pgd:EPS[:STEPS] | fgsm-rs:EPS]   adversarial training (Madry et al. 2018 PGD, default 7
  *       steps; Wong et al. 2020 FGSM from a random start): the reference every sidecar defense is compared with
  *
@@ -33,7 +34,7 @@ import { loadNamedDataset } from "../data/named_datasets.ts";
 import { parseFlags, runMain, UsageError } from "./args.ts";
 import { createLeNet } from "../models/lenet.ts";
 import { createResNet, createVgg } from "../models/image_nets.ts";
-import { cropFlipAugmentation } from "../models/augment.ts";
+import { imageAugmentation } from "../models/augment.ts";
 import {
   adversarialAugmentation,
   type AdversarialTraining,
@@ -43,7 +44,8 @@ import {
   type EpochSummary,
   evaluateAccuracy,
   gaussianNoiseAugmentation,
-  halvingSchedule,
+  LEARNING_RATE_SCHEDULES,
+  type LearningRateSchedule,
   trainClassifier,
 } from "../models/training.ts";
 
@@ -54,11 +56,14 @@ export const TRAIN_ARCHITECTURES = ["lenet", "vgg", "resnet20", "resnet8"] as co
 /** One of {@link TRAIN_ARCHITECTURES}. */
 export type TrainArchitecture = typeof TRAIN_ARCHITECTURES[number];
 /** Training-batch augmentations: random crop of a 4-pixel zero-padded image, plus a mirror with `crop-flip`. */
-export const TRAIN_AUGMENTATIONS = ["none", "crop", "crop-flip"] as const;
+export const TRAIN_AUGMENTATIONS = ["none", "crop", "crop-flip", "crop-color"] as const;
 /** One of {@link TRAIN_AUGMENTATIONS}. */
 export type TrainAugmentation = typeof TRAIN_AUGMENTATIONS[number];
 /** One of {@link TRAIN_DATASETS}. */
 export type TrainDataset = typeof TRAIN_DATASETS[number];
+
+/** `crop-color`'s brightness and contrast jitter (see `colorJitter`). */
+const COLOR_JITTER = 0.4;
 
 /** Settings of one training run. */
 export interface TrainRunOptions {
@@ -75,8 +80,10 @@ export interface TrainRunOptions {
   seed: number;
   backend: BackendName;
   batchSize: number;
-  /** Adam learning rate of the first half of the epochs; then halved every epoch. */
+  /** Adam learning rate at the start of the schedule. */
   learningRate: number;
+  /** How the learning rate falls over the epochs; default halving. */
+  schedule: LearningRateSchedule;
   /** Use only this many (seeded-randomly chosen) training images; default all. */
   limit?: number;
   /** Standard deviation of the Gaussian noise added to every training batch; none when absent. */
@@ -148,7 +155,12 @@ type Augmentation = (
 /** The batch transformations in order: crop/flip, Gaussian noise, then the adversarial example of the result. */
 function trainingAugmentation(options: TrainRunOptions, model: tf.LayersModel): Augmentation | undefined {
   const steps: Augmentation[] = [];
-  if (options.augment !== "none") steps.push(cropFlipAugmentation({ flip: options.augment === "crop-flip" }));
+  if (options.augment !== "none") {
+    steps.push(imageAugmentation({
+      flip: options.augment === "crop-flip",
+      jitter: options.augment === "crop-color" ? COLOR_JITTER : 0,
+    }));
+  }
   if (options.noiseSigma !== undefined) steps.push(gaussianNoiseAugmentation(options.noiseSigma));
   if (options.adversarial !== undefined) steps.push(adversarialAugmentation(model, options.adversarial));
   if (steps.length <= 1) return steps[0];
@@ -177,6 +189,7 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
     backend: { type: "string", default: "wasm" },
     "batch-size": { type: "string" },
     lr: { type: "string" },
+    schedule: { type: "string", default: "halving" },
     limit: { type: "string" },
     "noise-sigma": { type: "string" },
     out: { type: "string" },
@@ -209,12 +222,22 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
     backend: parseBackendName(values.backend as string),
     batchSize: positiveInteger("batch-size", values["batch-size"], 64),
     learningRate: positiveNumber("lr", values.lr, 0.001),
+    schedule: parseSchedule(values.schedule as string),
     limit: values.limit === undefined ? undefined : positiveInteger("limit", values.limit, 0),
     noiseSigma: values["noise-sigma"] === undefined
       ? undefined
       : positiveNumber("noise-sigma", values["noise-sigma"], 0),
     out: values.out ?? defaultOutput(data as TrainDataset, arch as TrainArchitecture),
   };
+}
+
+function parseSchedule(name: string): LearningRateSchedule {
+  if (!Object.hasOwn(LEARNING_RATE_SCHEDULES, name)) {
+    throw new UsageError(
+      `--schedule must be one of ${Object.keys(LEARNING_RATE_SCHEDULES).join(", ")}, got "${name}"`,
+    );
+  }
+  return name as LearningRateSchedule;
 }
 
 /** How each data set's fixed split is drawn, for `metrics.json` and the model card. */
@@ -304,7 +327,10 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
     batchSize: options.batchSize,
     seed: options.seed,
     validation: parts.calibration,
-    learningRateForEpoch: halvingSchedule(options.learningRate, options.epochs),
+    learningRateForEpoch: LEARNING_RATE_SCHEDULES[options.schedule].create(
+      options.learningRate,
+      options.epochs,
+    ),
     augment: trainingAugmentation(options, model),
     onBatch: ({ epoch, batch, loss, accuracy }) => {
       if (batch === 0) {
@@ -361,9 +387,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
     },
     epochs: options.epochs,
     batchSize: options.batchSize,
-    learningRate: `Adam ${options.learningRate} for the first ${
-      Math.ceil(options.epochs / 2)
-    } epochs, then halved every epoch`,
+    learningRate: LEARNING_RATE_SCHEDULES[options.schedule].describe(options.learningRate, options.epochs),
     seed: options.seed,
     backend,
     trainImages: train.count,

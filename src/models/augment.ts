@@ -1,14 +1,15 @@
 /**
  * Standard image augmentations for training batches, seeded per batch: a random crop of a zero-padded image
  * (pad `pad` pixels on each side, crop back to the original size) and an optional horizontal flip
- * (CIFAR-10; not for traffic signs, whose meaning a mirror image can change).
+ * (CIFAR-10; not for traffic signs, whose meaning a mirror image can change), and a per-image brightness and
+ * contrast jitter (GTSRB, whose photographs range from near black to overexposed).
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { mulberry32 } from "../random.ts";
 
-/** Options of {@link cropFlipAugmentation}. */
+/** Options of {@link cropFlip}. */
 export interface CropFlipOptions {
   /** Zero padding on each side before the random crop; 0: no crop. Default 4. */
   pad?: number;
@@ -52,10 +53,54 @@ export function cropFlip(
   return out;
 }
 
-/** A training-batch augmentation (see `TrainOptions.augment`) applying {@link cropFlip}. */
-export function cropFlipAugmentation(
-  options: CropFlipOptions = {},
+/**
+ * Returns `images` ([n, h, w, c], values in [0, 1]) with each image's contrast scaled about its mean by a
+ * factor in [1 - strength, 1 + strength] and its brightness then multiplied by another such factor, clipped
+ * to [0, 1]. Pure; the same `seed` gives the same result; strength 0 is the identity.
+ */
+export function colorJitter(
+  images: Float32Array,
+  shape: [number, number, number, number],
+  seed: number,
+  strength: number,
+): Float32Array {
+  const [count] = shape;
+  const size = images.length / count;
+  const random = mulberry32(seed);
+  const out = new Float32Array(images.length);
+  for (let n = 0; n < count; n++) {
+    const contrast = 1 + strength * (2 * random() - 1);
+    const brightness = 1 + strength * (2 * random() - 1);
+    const image = images.subarray(n * size, (n + 1) * size);
+    let mean = 0;
+    for (const value of image) mean += value;
+    mean /= size;
+    for (let i = 0; i < size; i++) {
+      const value = ((image[i] - mean) * contrast + mean) * brightness;
+      out[n * size + i] = Math.min(1, Math.max(0, value));
+    }
+  }
+  return out;
+}
+
+/** Options of {@link imageAugmentation}: {@link cropFlip}'s and the strength of {@link colorJitter}. */
+export interface ImageAugmentationOptions extends CropFlipOptions {
+  /** {@link colorJitter}'s strength; 0 or absent: no jitter. */
+  jitter?: number;
+}
+
+/**
+ * A training-batch augmentation (see `TrainOptions.augment`) applying {@link cropFlip}, then
+ * {@link colorJitter} when `jitter` is set.
+ */
+export function imageAugmentation(
+  options: ImageAugmentationOptions = {},
 ): (x: tf.Tensor4D, batchSeed: number) => tf.Tensor4D {
-  return (x, batchSeed) =>
-    tf.tensor4d(cropFlip(x.dataSync() as Float32Array, x.shape, batchSeed, options), x.shape);
+  return (x, batchSeed) => {
+    let values = cropFlip(x.dataSync() as Float32Array, x.shape, batchSeed, options);
+    if (options.jitter !== undefined && options.jitter > 0) {
+      values = colorJitter(values, x.shape, batchSeed ^ 0x7c0102, options.jitter);
+    }
+    return tf.tensor4d(values, x.shape);
+  };
 }

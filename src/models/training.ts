@@ -110,6 +110,32 @@ export function halvingSchedule(base: number, epochs: number): (epoch: number) =
   return (epoch) => base * 0.5 ** Math.max(0, epoch - constantEpochs + 1);
 }
 
+/**
+ * Cosine decay per epoch (Loshchilov and Hutter 2017, no restarts): `base * (1 + cos(pi * epoch / epochs)) / 2`,
+ * from `base` at the first epoch down towards 0 at the last; every epoch trains at a useful rate, unlike the
+ * halving schedule's tail.
+ */
+export function cosineSchedule(base: number, epochs: number): (epoch: number) => number {
+  return (epoch) => base * (1 + Math.cos(Math.PI * epoch / epochs)) / 2;
+}
+
+/** The learning-rate schedules `deno task train --schedule` names. */
+export const LEARNING_RATE_SCHEDULES = {
+  halving: {
+    create: halvingSchedule,
+    describe: (base: number, epochs: number) =>
+      `Adam ${base} for the first ${Math.ceil(epochs / 2)} epochs, then halved every epoch`,
+  },
+  cosine: {
+    create: cosineSchedule,
+    describe: (base: number, epochs: number) =>
+      `Adam ${base} with cosine decay over ${epochs} epochs (per epoch)`,
+  },
+} as const;
+
+/** One of {@link LEARNING_RATE_SCHEDULES}' names. */
+export type LearningRateSchedule = keyof typeof LEARNING_RATE_SCHEDULES;
+
 /** Trains `model` on `train` for `options.epochs` epochs; returns the per-epoch summaries. */
 export async function trainClassifier(
   model: tf.LayersModel,
