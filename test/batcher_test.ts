@@ -130,3 +130,27 @@ Deno.test("a zero queue delay batches what is already queued without waiting for
   assert.ok(results.every((r) => r.info.batchItems === 5));
   await batcher.close();
 });
+
+Deno.test("close with a deadline stops waiting for a batch that never ends and fails what is queued", async () => {
+  let release: () => void = () => {};
+  const hung = new Promise<void>((resolve) => release = resolve);
+  const batcher = new DynamicBatcher<number, number>(
+    { maxBatchSize: 2, maxQueueDelayMicros: 10_000_000, maxQueueSize: 100 },
+    async (items) => {
+      await hung;
+      return items;
+    },
+  );
+  // A full batch runs (and hangs); the third item waits for the next batch.
+  const running = [batcher.submit(1), batcher.submit(2)];
+  await new Promise((r) => setTimeout(r, 10));
+  const queued = batcher.submit(3);
+  assert.equal(batcher.running, 1);
+  assert.equal(batcher.queueLength, 1);
+  await batcher.close(performance.now() + 50);
+  assert.equal(batcher.queueLength, 0);
+  assert.equal(batcher.running, 1);
+  await assert.rejects(queued, BatcherClosedError);
+  release();
+  assert.deepEqual((await Promise.all(running)).map((r) => r.result), [1, 2]);
+});

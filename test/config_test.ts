@@ -81,6 +81,16 @@ Deno.test("bad values fail naming the option and its source", () => {
     () => load(["--tls-cert", "c", "--tls-key", "k", "--tls-require-client-cert"]),
     /clientCaFile/,
   );
+  // A client CA without "require" used to accept clients without a trusted certificate, silently.
+  assert.throws(
+    () => load(["--tls-cert", "c", "--tls-key", "k", "--tls-client-ca", "ca"]),
+    /add --tls-require-client-cert/,
+  );
+  assert.equal(
+    load(["--tls-cert", "c", "--tls-key", "k", "--tls-client-ca", "ca", "--tls-require-client-cert"]).tls
+      .requireClientCert,
+    true,
+  );
   assert.throws(() => load(["positional"]), ConfigError);
   assert.throws(
     () => load(["--alpha", "2"]),

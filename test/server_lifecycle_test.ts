@@ -1,22 +1,16 @@
 /**
  * `deno task start` end to end (src/server/main.ts as a child process on a model saved to disk):
  * config from flags/env/file, graceful shutdown on SIGTERM and SIGINT with a call in flight (the call
- * completes, the process exits 0); TLS and mTLS with certificates made by openssl.
+ * completes, the process exits 0). TLS and mTLS: server_tls_test.ts.
  */
 import type { LayersModel } from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import * as grpc from "@grpc/grpc-js";
-import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { initBackend } from "../src/engine/backend.ts";
 import { modelHash, saveModel } from "../src/engine/model_io.ts";
 import { saveProfile } from "../src/profile_io.ts";
-import { defaultConfig } from "../src/server/config.ts";
 import { DefenseClient, float32Input } from "../src/server/client.ts";
 import { trainDemoPipeline } from "../src/server/demo_pipeline.ts";
-import { ServingEngine } from "../src/server/engine.ts";
-import { createLogger } from "../src/server/log.ts";
-import { startSidecar } from "../src/server/server.ts";
 import { startOipServer } from "../src/upstream/oip_server.ts";
 
 await initBackend("wasm");
@@ -133,118 +127,6 @@ Deno.test("main.ts exits 2 with the reason on a bad flag, 1 when the model is mi
   }).output();
   assert.equal(missing.code, 1);
   assert.match(new TextDecoder().decode(missing.stderr), /startup failed/);
-});
-
-// Deno's node:tls refuses an IP address as TLS server name: name the certificate's host instead.
-const tlsName = { "grpc.ssl_target_name_override": "localhost", "grpc.default_authority": "localhost" };
-
-const hasOpenssl = await new Deno.Command("openssl", { args: ["version"], stdout: "null", stderr: "null" })
-  .output()
-  .then((o) => o.success, () => false);
-
-async function openssl(...args: string[]) {
-  const out = await new Deno.Command("openssl", { args, cwd: tmp, stdout: "null", stderr: "piped" }).output();
-  if (!out.success) throw new Error(`openssl ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-}
-
-Deno.test({ name: "TLS and mTLS", ignore: !hasOpenssl }, async () => {
-  await openssl(
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "1",
-    "-subj",
-    "/CN=nip-test-ca",
-  );
-  await Deno.writeTextFile(join(tmp, "san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  for (const name of ["server", "client"]) {
-    await openssl(
-      "req",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      `${name}.key`,
-      "-out",
-      `${name}.csr`,
-      "-subj",
-      `/CN=${name}`,
-    );
-    await openssl(
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      `${name}.pem`,
-      "-days",
-      "1",
-      "-extfile",
-      "san.ext",
-    );
-  }
-  const read = (f: string) => Buffer.from(Deno.readFileSync(join(tmp, f)));
-  const engine = new ServingEngine(pipeline);
-  const config = defaultConfig();
-  config.bind = "127.0.0.1:0";
-  config.metricsBind = "";
-  config.tls = {
-    certFile: join(tmp, "server.pem"),
-    keyFile: join(tmp, "server.key"),
-    clientCaFile: "",
-    requireClientCert: false,
-  };
-  const quiet = createLogger("error", () => {});
-  const tls = await startSidecar({ config, engines: [engine], logger: quiet });
-  try {
-    const secure = new DefenseClient(
-      `127.0.0.1:${tls.port}`,
-      grpc.credentials.createSsl(read("ca.pem")),
-      tlsName,
-    );
-    assert.equal((await secure.defend(one)).verdicts.length, 1);
-    secure.close();
-    const plain = new DefenseClient(`127.0.0.1:${tls.port}`);
-    await assert.rejects(plain.describe({}, { timeoutMs: 1000 }));
-    plain.close();
-  } finally {
-    await tls.shutdown();
-  }
-  config.tls = { ...config.tls, clientCaFile: join(tmp, "ca.pem"), requireClientCert: true };
-  const mtls = await startSidecar({ config, engines: [engine], logger: quiet });
-  try {
-    const withCert = new DefenseClient(
-      `127.0.0.1:${mtls.port}`,
-      grpc.credentials.createSsl(read("ca.pem"), read("client.key"), read("client.pem")),
-      tlsName,
-    );
-    assert.equal((await withCert.defend(one)).verdicts.length, 1);
-    withCert.close();
-    const noCert = new DefenseClient(
-      `127.0.0.1:${mtls.port}`,
-      grpc.credentials.createSsl(read("ca.pem")),
-      tlsName,
-    );
-    await assert.rejects(
-      noCert.describe({}, { timeoutMs: 1000 }),
-      (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE,
-    );
-    noCert.close();
-  } finally {
-    await mtls.shutdown();
-  }
 });
 
 Deno.test("cleanup", async () => {

@@ -1,13 +1,19 @@
 /**
- * PNG and JPEG decoding and encoding of 8-bit images (`pngjs`, `jpeg-js`). Bad bytes raise
- * {@link ImageDecodeError} with the reason; sizes beyond a pixel limit raise {@link ImageTooLargeError}
- * before any pixel buffer is allocated.
+ * PNG and JPEG decoding and encoding of 8-bit images (`pngjs`, `jpeg-js`). Every image's header is checked
+ * first (`png_header.ts`, `jpeg_header.ts`): bad bytes raise {@link ImageDecodeError} with the reason;
+ * sizes beyond a pixel limit raise {@link ImageTooLargeError} before any pixel buffer is allocated. The
+ * decoders are synchronous and CPU-bound: the server runs them in workers (`src/server/decode_pool.ts`).
  *
  * @module
  */
 import pngjs from "pngjs";
 import jpeg from "jpeg-js";
 import { Buffer } from "node:buffer";
+import { ImageDecodeError } from "./errors.ts";
+import { checkJpeg } from "./jpeg_header.ts";
+import { checkPng } from "./png_header.ts";
+
+export { ImageDecodeError, ImageTooLargeError } from "./errors.ts";
 
 /** A decoded 8-bit image, row-major, `channels` interleaved values per pixel. */
 export interface RawImage {
@@ -21,22 +27,6 @@ export interface RawImage {
 /** The encoded image formats understood here. */
 export type ImageFormatName = "png" | "jpeg";
 
-/** Raised for bytes that are not a decodable PNG/JPEG image. */
-export class ImageDecodeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ImageDecodeError";
-  }
-}
-
-/** Raised when an image's declared size exceeds the pixel limit. */
-export class ImageTooLargeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ImageTooLargeError";
-  }
-}
-
 /** Default limit on decoded pixels (width * height): 16 megapixels. */
 export const DEFAULT_MAX_PIXELS = 16 * 1024 * 1024;
 
@@ -47,13 +37,6 @@ export function detectImageFormat(bytes: Uint8Array): ImageFormatName | undefine
   if (bytes.length >= 8 && PNG_MAGIC.every((b, i) => bytes[i] === b)) return "png";
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return "jpeg";
   return undefined;
-}
-
-function pngHeaderSize(bytes: Uint8Array): { width: number; height: number } | undefined {
-  // IHDR is the first chunk: 8 magic + 4 length + 4 type, then width and height (big-endian).
-  if (bytes.length < 24) return undefined;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return { width: view.getUint32(16), height: view.getUint32(20) };
 }
 
 /**
@@ -82,12 +65,7 @@ function hexPrefix(bytes: Uint8Array): string {
 }
 
 function decodePng(bytes: Uint8Array, maxPixels: number): RawImage {
-  const size = pngHeaderSize(bytes);
-  if (size !== undefined && size.width * size.height > maxPixels) {
-    throw new ImageTooLargeError(
-      `PNG is ${size.width}x${size.height} = ${size.width * size.height} pixels, limit ${maxPixels}`,
-    );
-  }
+  checkPng(bytes, maxPixels);
   try {
     const png = pngjs.PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     return { width: png.width, height: png.height, channels: 4, data: new Uint8Array(png.data) };
@@ -96,21 +74,24 @@ function decodePng(bytes: Uint8Array, maxPixels: number): RawImage {
   }
 }
 
+/**
+ * jpeg-js's own limits are set above what {@link checkJpeg} lets through, so that the header check is the one
+ * limit: its megapixels are 10^6 pixels (the old 2^20-based value refused a 4096x4096 JPEG that the same
+ * PNG passed), and its memory count for an image within the limit is at most 4 x `maxPixels` samples of
+ * 4-byte coefficients, 1-byte planes, 1-byte output planes and the RGBA result, 7 x 4 bytes a pixel.
+ */
 function decodeJpeg(bytes: Uint8Array, maxPixels: number): RawImage {
+  checkJpeg(bytes, maxPixels);
   try {
     const decoded = jpeg.decode(bytes, {
       useTArray: true,
       formatAsRGBA: true,
-      maxResolutionInMP: maxPixels / (1024 * 1024),
-      maxMemoryUsageInMB: Math.max(64, Math.ceil((maxPixels * 8) / (1024 * 1024))),
+      maxResolutionInMP: Math.ceil(maxPixels / 1e6) + 1,
+      maxMemoryUsageInMB: Math.ceil((maxPixels * 4 * 7) / (1024 * 1024)) + 16,
     });
     return { width: decoded.width, height: decoded.height, channels: 4, data: new Uint8Array(decoded.data) };
   } catch (error) {
-    const message = (error as Error).message ?? String(error);
-    if (/maxResolutionInMP|maxMemoryUsageInMB/.test(message)) {
-      throw new ImageTooLargeError(`JPEG too large: ${message}`);
-    }
-    throw new ImageDecodeError(`JPEG decode failed: ${message}`);
+    throw new ImageDecodeError(`JPEG decode failed: ${(error as Error).message ?? String(error)}`);
   }
 }
 

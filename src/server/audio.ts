@@ -21,6 +21,8 @@ export interface AudioFrontEnd {
   readonly sampleRate: number;
   /** Longest accepted WAV, in seconds. */
   readonly maxSeconds: number;
+  /** Largest accepted WAV, in bytes. */
+  readonly maxBytes: number;
   /** Feature shape the front end produces, [frames, bands, 1]. */
   readonly shape: readonly [number, number, number];
   /** Range of the feature values. */
@@ -49,6 +51,7 @@ export function createSpeakerFrontEnd(options: SpeakerFrontEndOptions): AudioFro
   return {
     sampleRate: MODEL_SAMPLE_RATE,
     maxSeconds: options.maxSeconds,
+    maxBytes: options.maxBytes,
     shape: FEATURE_SHAPE,
     range: FEATURE_RANGE,
     decode(wav) {

@@ -113,13 +113,19 @@ export class DynamicBatcher<I, O> {
     });
   }
 
-  /** Stops taking items; queued items still run. Resolves when the queue is empty and nothing runs. */
-  async close(): Promise<void> {
+  /**
+   * Stops taking items; queued items still run. Resolves when the queue is empty and nothing runs, or at
+   * `deadline` (a `performance.now()` time): items still queued then fail with {@link BatcherClosedError},
+   * and batches still running are no longer waited for.
+   */
+  async close(deadline = Infinity): Promise<void> {
     this.#closed = true;
-    while (this.#queue.length > 0 || this.#running > 0) {
+    while ((this.#queue.length > 0 || this.#running > 0) && performance.now() < deadline) {
       if (this.#queue.length > 0 && this.#timer === undefined) this.#flush();
       await new Promise((r) => setTimeout(r, 1));
     }
+    this.#clearTimer();
+    for (const p of this.#queue.splice(0)) p.reject(new BatcherClosedError());
   }
 
   #queuedExamples(): number {

@@ -9,6 +9,7 @@ import { POLICIES, type Policy } from "../stages/policy.ts";
 import { parseStageSettings } from "../stages/registry.ts";
 import { BACKEND_NAMES, type BackendName } from "../engine/backend.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { redactUrl } from "./redact.ts";
 
 /** Upstream kinds: none (Classify unavailable), Open Inference Protocol gRPC, or HTTP JSON. */
 export type UpstreamKind = "none" | "oip" | "http";
@@ -54,6 +55,11 @@ export interface SidecarConfig {
   maxExamplesPerRequest: number;
   /** Most pixels of one encoded image. */
   maxImagePixels: number;
+  /**
+   * Image and WAV decoding in worker threads: `workers` at once, `budgetMs` per input (then the worker is
+   * replaced and the request refused), `maxQueue` inputs waiting.
+   */
+  decode: { workers: number; budgetMs: number; maxQueue: number };
   /** Grace period for in-flight calls on shutdown before they are cancelled. */
   shutdownGraceMs: number;
   batching: { enabled: boolean; maxBatchSize: number; maxQueueDelayMicros: number; maxQueueSize: number };
@@ -100,6 +106,7 @@ export function defaultConfig(): SidecarConfig {
     maxMessageBytes: 4 * 1024 * 1024,
     maxExamplesPerRequest: 256,
     maxImagePixels: 4096 * 4096,
+    decode: { workers: 2, budgetMs: 5000, maxQueue: 256 },
     shutdownGraceMs: 10_000,
     batching: { enabled: true, maxBatchSize: 32, maxQueueDelayMicros: 0, maxQueueSize: 1024 },
     upstream: {
@@ -220,6 +227,27 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: "NIP_MAX_IMAGE_PIXELS",
     kind: int,
     help: "pixels per image",
+  },
+  {
+    path: "decode.workers",
+    flag: "decode-workers",
+    env: "NIP_DECODE_WORKERS",
+    kind: int,
+    help: "decode workers (images, WAVs)",
+  },
+  {
+    path: "decode.budgetMs",
+    flag: "decode-budget-ms",
+    env: "NIP_DECODE_BUDGET_MS",
+    kind: int,
+    help: "time budget per decoded image or WAV, ms",
+  },
+  {
+    path: "decode.maxQueue",
+    flag: "decode-queue-size",
+    env: "NIP_DECODE_QUEUE_SIZE",
+    kind: int,
+    help: "inputs waiting for a decode worker",
   },
   {
     path: "shutdownGraceMs",
@@ -368,7 +396,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: "tls-client-ca",
     env: "NIP_TLS_CLIENT_CA",
     kind: str,
-    help: "client CA (mTLS)",
+    help: "client CA (mTLS; needs --tls-require-client-cert)",
   },
   {
     path: "tls.requireClientCert",
@@ -425,7 +453,9 @@ function parseValue(spec: OptionSpec, raw: unknown, source: string): unknown {
       try {
         value = JSON.parse(raw);
       } catch (error) {
-        throw new ConfigError(`${where}: not JSON: ${(error as Error).message}`);
+        // V8 quotes the text in some messages; the value may hold secrets (upstream headers).
+        const at = /at position \d+/.exec((error as Error).message)?.[0];
+        throw new ConfigError(`${where}: not JSON${at ? ` (${at})` : ""}; the value is not shown`);
       }
     }
     if (
@@ -565,6 +595,9 @@ export function validateConfig(c: SidecarConfig): void {
   if (c.batching.maxQueueSize < 1) throw new ConfigError("batching.maxQueueSize must be >= 1");
   if (c.maxExamplesPerRequest < 1) throw new ConfigError("maxExamplesPerRequest must be >= 1");
   if (c.maxMessageBytes < 1024) throw new ConfigError("maxMessageBytes must be >= 1024");
+  if (c.decode.workers < 1) throw new ConfigError("decode.workers must be >= 1");
+  if (c.decode.budgetMs < 1) throw new ConfigError("decode.budgetMs must be >= 1");
+  if (c.decode.maxQueue < 1) throw new ConfigError("decode.maxQueue must be >= 1");
   if (c.audio.maxSeconds < 1) throw new ConfigError("audio.maxSeconds must be >= 1");
   if (c.upstream.kind === "oip" && !hostPort.test(c.upstream.address)) {
     throw new ConfigError(
@@ -575,7 +608,9 @@ export function validateConfig(c: SidecarConfig): void {
     try {
       new URL(c.upstream.url);
     } catch {
-      throw new ConfigError(`upstream.url: "${c.upstream.url}" is not a URL (needed for upstream kind http)`);
+      throw new ConfigError(
+        `upstream.url: "${redactUrl(c.upstream.url)}" is not a URL (needed for upstream kind http)`,
+      );
     }
     if (!c.upstream.answerPath) throw new ConfigError("upstream.answerPath is needed for upstream kind http");
   }
@@ -589,6 +624,13 @@ export function validateConfig(c: SidecarConfig): void {
   }
   if (c.tls.requireClientCert && c.tls.clientCaFile === "") {
     throw new ConfigError("tls.requireClientCert needs tls.clientCaFile to verify client certificates");
+  }
+  // A client CA alone would accept clients without a certificate, or with one it does not trust.
+  if (c.tls.clientCaFile !== "" && !c.tls.requireClientCert) {
+    throw new ConfigError(
+      "tls.clientCaFile without tls.requireClientCert would accept clients without a trusted certificate; " +
+        "add --tls-require-client-cert (NIP_TLS_REQUIRE_CLIENT_CERT=true) for mTLS, or drop the client CA",
+    );
   }
   if (c.defense.split("+").some((name) => !/^[a-z0-9-]+$/.test(name.trim()))) {
     throw new ConfigError(`defense: "${c.defense}" must be stage names joined by + (e.g. nip or jc+nip)`);

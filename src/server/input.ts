@@ -5,11 +5,18 @@
  *
  * @module
  */
-import { decodeImage, type ImageFormatName } from "../image/codec.ts";
-import { imageToInput } from "../image/resize.ts";
+import { status } from "@grpc/grpc-js";
+import type { ImageFormatName } from "../image/codec.ts";
+import { ImageDecodeError, ImageTooLargeError } from "../image/errors.ts";
 import { AudioInputError } from "../../audio/errors.ts";
 import type { AudioFrontEnd } from "./audio.ts";
-import { invalidArgument, tooLarge } from "./errors.ts";
+import {
+  DecodeBudgetError,
+  type DecodePool,
+  DecodePoolClosedError,
+  DecodeQueueFullError,
+} from "./decode_pool.ts";
+import { invalidArgument, StatusError, tooLarge } from "./errors.ts";
 
 /** `nip.v1.Tensor` as loaded by proto-loader. */
 export interface TensorMessage {
@@ -43,6 +50,8 @@ export interface InputSpec {
   model?: string;
   /** Set for an audio model: it takes WAV input only, through this front end. */
   audio?: AudioFrontEnd;
+  /** Decodes images (and resizes them) and WAVs off the event loop. */
+  decoder: DecodePool;
 }
 
 /** Decoded input: `n` examples, row-major. */
@@ -56,8 +65,11 @@ export interface DecodedInput {
 /** Tolerance on the input range for float32 tensors (rounding in client-side scaling). */
 const RANGE_TOLERANCE = 1e-6;
 
-/** Decodes and validates one `Input`. Throws a {@link StatusError}. */
-export function decodeInput(input: InputMessage | null | undefined, spec: InputSpec): DecodedInput {
+/** Decodes and validates one `Input`. Rejects with a {@link StatusError}. */
+export async function decodeInput(
+  input: InputMessage | null | undefined,
+  spec: InputSpec,
+): Promise<DecodedInput> {
   if (!input || !input.kind) {
     throw invalidArgument("input: missing; set one of input.tensor, input.images, input.wav");
   }
@@ -71,14 +83,18 @@ export function decodeInput(input: InputMessage | null | undefined, spec: InputS
     case "tensor":
       return decodeTensor(input.tensor!, spec);
     case "images":
-      return decodeImages(input.images?.images ?? [], spec);
+      return await decodeImages(input.images?.images ?? [], spec);
     case "wav":
-      return decodeWav(input.wav ?? new Uint8Array(), spec);
+      return await decodeWav(input.wav ?? new Uint8Array(), spec);
   }
   throw invalidArgument(`input: unknown kind ${JSON.stringify(input.kind)}`);
 }
 
-function decodeWav(bytes: Uint8Array, spec: InputSpec): DecodedInput {
+/**
+ * Decodes a WAV request in the decode pool with the speaker front end's limits (`audio/request.ts`, as
+ * `AudioFrontEnd.decode` runs it): a 4 MiB WAV at 384 kHz takes about a second to resample and featurize.
+ */
+async function decodeWav(bytes: Uint8Array, spec: InputSpec): Promise<DecodedInput> {
   const audio = spec.audio;
   if (!audio) {
     throw invalidArgument(
@@ -87,14 +103,12 @@ function decodeWav(bytes: Uint8Array, spec: InputSpec): DecodedInput {
   }
   let decoded;
   try {
-    decoded = audio.decode(bytes);
+    decoded = await spec.decoder.decodeWav({ bytes, maxSeconds: audio.maxSeconds, maxBytes: audio.maxBytes });
   } catch (error) {
-    // Every failure here comes from the caller's bytes: the front end validates before it computes.
-    const reason = error instanceof AudioInputError ? ` (${error.reason})` : "";
-    const message = `input.wav: ${(error as Error).message}${reason}`;
-    throw error instanceof AudioInputError && error.reason === "too-large"
-      ? tooLarge(message)
-      : invalidArgument(message);
+    // Every AudioInputError comes from the caller's bytes: the front end validates before it computes.
+    if (!(error instanceof AudioInputError)) throw decodeStatus(error as Error, "input.wav");
+    const message = `input.wav: ${error.message} (${error.reason})`;
+    throw error.reason === "too-large" ? tooLarge(message) : invalidArgument(message);
   }
   const size = spec.shape[0] * spec.shape[1] * spec.shape[2];
   if (decoded.features.length !== size) {
@@ -161,28 +175,46 @@ function decodeTensor(tensor: TensorMessage, spec: InputSpec): DecodedInput {
   );
 }
 
-function decodeImages(images: EncodedImageMessage[], spec: InputSpec): DecodedInput {
+/**
+ * Decodes a request's images in the decode pool, each to one row. The first failure fails the request and
+ * drops its images that have not started.
+ */
+async function decodeImages(images: EncodedImageMessage[], spec: InputSpec): Promise<DecodedInput> {
   if (images.length === 0) throw invalidArgument("input.images: empty; send at least one image");
   if (images.length > spec.maxExamples) {
     throw tooLarge(`input.images: ${images.length} images in one request, limit ${spec.maxExamples}`);
   }
   const size = spec.shape[0] * spec.shape[1] * spec.shape[2];
   const rows = new Float32Array(images.length * size);
-  images.forEach((image, i) => {
+  const failed = new AbortController();
+  await Promise.all(images.map(async (image, i) => {
     const format: ImageFormatName | undefined = image.format === "IMAGE_FORMAT_PNG"
       ? "png"
       : image.format === "IMAGE_FORMAT_JPEG"
       ? "jpeg"
       : undefined;
-    let decoded;
     try {
-      decoded = decodeImage(image.data ?? new Uint8Array(), format, spec.maxImagePixels);
+      const job = { bytes: image.data ?? new Uint8Array(), format, maxPixels: spec.maxImagePixels };
+      rows.set(
+        await spec.decoder.decode({ ...job, shape: spec.shape, range: spec.range }, failed.signal),
+        i * size,
+      );
     } catch (error) {
-      const e = error as Error;
-      const message = `input.images[${i}]: ${e.message}`;
-      throw e.name === "ImageTooLargeError" ? tooLarge(message) : invalidArgument(message);
+      failed.abort();
+      throw decodeStatus(error as Error, `input.images[${i}]`);
     }
-    rows.set(imageToInput(decoded, spec.shape, spec.range), i * size);
-  });
+  }));
   return { rows, n: images.length };
+}
+
+/** A decoding error as a status: bad bytes INVALID_ARGUMENT, over a limit RESOURCE_EXHAUSTED. */
+function decodeStatus(error: Error, field: string): Error {
+  const message = `${field}: ${error.message}`;
+  if (error instanceof ImageDecodeError) return invalidArgument(message);
+  if (
+    error instanceof ImageTooLargeError || error instanceof DecodeBudgetError ||
+    error instanceof DecodeQueueFullError
+  ) return tooLarge(message);
+  if (error instanceof DecodePoolClosedError) return new StatusError(status.UNAVAILABLE, message);
+  return error;
 }

@@ -28,6 +28,25 @@ export function createLogger(level: LogLevel = "info", sink: (line: string) => v
   return { debug: emit("debug"), info: emit("info"), warn: emit("warn"), error: emit("error") };
 }
 
+/**
+ * `logger` with `redact` applied to the message and to every string in the fields (nested ones and
+ * errors' messages too), so that a secret never reaches a log line whoever logs it.
+ */
+export function redactingLogger(logger: Logger, redact: (text: string) => string): Logger {
+  const scrub = (value: unknown): unknown => {
+    if (typeof value === "string") return redact(value);
+    if (value instanceof Error) return { name: value.name, message: redact(value.message) };
+    if (Array.isArray(value)) return value.map(scrub);
+    if (value !== null && typeof value === "object") {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrub(v)]));
+    }
+    return value;
+  };
+  const wrap = (level: LogLevel) => (msg: string, fields: Record<string, unknown> = {}) =>
+    logger[level](redact(msg), scrub(fields) as Record<string, unknown>);
+  return { debug: wrap("debug"), info: wrap("info"), warn: wrap("warn"), error: wrap("error") };
+}
+
 const encoder = new TextEncoder();
 
 function writeStderr(line: string): void {

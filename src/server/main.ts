@@ -13,7 +13,8 @@ import { parseStageSettings } from "../stages/registry.ts";
 import { createSpeakerFrontEnd, resolveModality } from "./audio.ts";
 import { ConfigError, helpText, loadConfig } from "./config.ts";
 import { ServingEngine } from "./engine.ts";
-import { createLogger } from "./log.ts";
+import { createLogger, redactingLogger } from "./log.ts";
+import { secretRedactor, upstreamSecrets } from "./redact.ts";
 import { startSidecar } from "./server.ts";
 import { createUpstream } from "./upstream_factory.ts";
 
@@ -32,7 +33,10 @@ if (import.meta.main) {
     }
     throw error;
   }
-  const log = createLogger(config.logLevel);
+  const log = redactingLogger(
+    createLogger(config.logLevel),
+    secretRedactor(upstreamSecrets(config.upstream)),
+  );
   let sidecar;
   try {
     const pipeline = await loadPipeline({

@@ -6,19 +6,24 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
+import * as tf from "@tensorflow/tfjs";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import { LOADER_OPTIONS } from "../upstream/oip_proto.ts";
 import type { Upstream } from "../upstream/types.ts";
+import { checkMetadata, tolerantDefinition, UndecodableMessage } from "./admission.ts";
 import type { AudioFrontEnd } from "./audio.ts";
+import { CallLedger } from "./calls.ts";
 import type { SidecarConfig } from "./config.ts";
 import type { ServingEngine } from "./engine.ts";
 import { statusName, toStatus } from "./errors.ts";
-import { createLogger, type Logger } from "./log.ts";
+import { createLogger, type Logger, redactingLogger } from "./log.ts";
 import { type MetricsServer, serveMetrics, SidecarMetrics } from "./metrics.ts";
+import { secretRedactor, upstreamSecrets } from "./redact.ts";
 import { type CertifyMessage, DefenseServiceCore, type RequestMessage } from "./service.ts";
-import { startTlsTerminator, type TlsTerminator } from "./tls_terminator.ts";
+import { StreamRegistry } from "./streams.ts";
+import { serverCredentials, tlsMode } from "./tls.ts";
 
 /** Fully qualified name of the defense service. */
 export const SERVICE_NAME = "nip.v1.DefenseService";
@@ -51,9 +56,14 @@ export interface Sidecar {
   metricsPort?: number;
   metrics: SidecarMetrics;
   health: HealthImplementation;
-  /** Calls in flight now. */
+  /** Unary calls and stream messages being answered now. */
   readonly inFlight: number;
-  /** Graceful shutdown: NOT_SERVING, stop accepting, finish in-flight calls (up to the grace period). */
+  /** Streams open now. */
+  readonly openStreams: number;
+  /**
+   * Graceful shutdown: NOT_SERVING, stop accepting, finish in-flight calls; at the end of the grace period
+   * whatever still runs is answered UNAVAILABLE and the returned promise resolves.
+   */
   shutdown(): Promise<void>;
 }
 
@@ -65,16 +75,63 @@ function deadlineOf(
   return Number.isFinite(ms) ? ms : undefined;
 }
 
+/** How long the grace period's UNAVAILABLE answers get to be written before the connections are cut. */
+const ANSWER_FLUSH_MS = 100;
+
+/** Whether `promise` settles before `until` (a `performance.now()` time). */
+async function settlesBy(promise: Promise<unknown>, until: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, until - performance.now()));
+  });
+  try {
+    return await Promise.race([promise.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Starts the sidecar and resolves once it listens. */
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const { config } = options;
-  const log = options.logger ?? createLogger(config.logLevel);
+  // The upstream's credentials stay in the process: out of logs and out of the messages clients get.
+  const redact = secretRedactor(upstreamSecrets(config.upstream));
+  const log = redactingLogger(options.logger ?? createLogger(config.logLevel), redact);
   const metrics = new SidecarMetrics();
   for (const engine of options.engines) await engine.warmUp();
   options.wav?.warmUp();
   const core = new DefenseServiceCore(options.engines, config, metrics, options.upstream, options.wav);
-  let inFlight = 0;
-  metrics.addGauge("nip_in_flight_calls", "gRPC calls being answered.", () => inFlight);
+  const finish = (method: string, seconds: number, code: grpc.status, message?: string) => {
+    metrics.requests.inc({ method, code: statusName(code) });
+    metrics.latency.observe(seconds, { method });
+    if (code === grpc.status.OK) log.debug("call", { method, code: "OK", ms: seconds * 1000 });
+    else if (code === grpc.status.INTERNAL) {
+      log.error("call failed", { method, code: statusName(code), error: message });
+    } else log.info("call rejected", { method, code: statusName(code), error: message });
+  };
+  const statusOf = (error: unknown) => {
+    const { code, message } = toStatus(error);
+    return { code, message: redact(message) };
+  };
+  const ledger = new CallLedger(finish);
+  const streams = new StreamRegistry();
+  // Read at scrape time, so that a scrape under load sees the live values.
+  metrics.addGauge(
+    "nip_in_flight_calls",
+    "Unary calls and stream messages being answered.",
+    () => ledger.size,
+  );
+  metrics.addGauge("nip_open_streams", "DefendStream and ClassifyStream calls open.", () => streams.size);
+  metrics.addGauge(
+    "nip_tensors",
+    "tfjs tensors allocated (tf.memory().numTensors).",
+    () => tf.memory().numTensors,
+  );
+  metrics.addGauge(
+    "nip_tensor_bytes",
+    "Bytes held by tfjs tensors (tf.memory().numBytes).",
+    () => tf.memory().numBytes,
+  );
 
   const server = new grpc.Server({
     "grpc.max_receive_message_length": config.maxMessageBytes,
@@ -83,88 +140,26 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const packageDefinition = loadNipPackageDefinition();
   // deno-lint-ignore no-explicit-any
   const pkg = grpc.loadPackageDefinition(packageDefinition) as any;
-  const definition = pkg.nip.v1.DefenseService.service as grpc.ServiceDefinition;
+  const definition = tolerantDefinition(pkg.nip.v1.DefenseService.service as grpc.ServiceDefinition);
 
-  const finish = (method: string, start: number, code: grpc.status, message?: string) => {
-    const seconds = (performance.now() - start) / 1000;
-    metrics.requests.inc({ method, code: statusName(code) });
-    metrics.latency.observe(seconds, { method });
-    if (code === grpc.status.OK) log.debug("call", { method, code: "OK", ms: seconds * 1000 });
-    else if (code === grpc.status.INTERNAL) {
-      log.error("call failed", { method, code: statusName(code), error: message });
-    } else log.info("call rejected", { method, code: statusName(code), error: message });
+  const unary = <Req>(method: string, handle: (request: Req, deadline?: number) => unknown) =>
+  (
+    call: grpc.ServerUnaryCall<Req | UndecodableMessage, unknown>,
+    callback: grpc.sendUnaryData<unknown>,
+  ) => {
+    const answer = ledger.begin(method, (code, message, response) => {
+      if (code === grpc.status.OK) callback(null, response);
+      else callback({ code, details: message, name: "Error", message } as grpc.ServiceError, null);
+    });
+    const request = call.request;
+    const refused = request instanceof UndecodableMessage
+      ? request.error("request")
+      : checkMetadata(call.metadata);
+    if (refused) return answer.settle(refused.code, refused.message);
+    void answer.run(() => handle(request as Req, deadlineOf(call)), statusOf);
   };
-
-  const unary =
-    <Req>(method: string, handle: (request: Req, deadline?: number) => unknown) =>
-    (call: grpc.ServerUnaryCall<Req, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      const start = performance.now();
-      inFlight++;
-      Promise.resolve()
-        .then(() => handle(call.request, deadlineOf(call)))
-        .then(
-          (response) => {
-            finish(method, start, grpc.status.OK);
-            callback(null, response);
-          },
-          (error) => {
-            const { code, message } = toStatus(error);
-            finish(method, start, code, message);
-            callback({ code, details: message, name: "Error", message } as grpc.ServiceError, null);
-          },
-        )
-        .finally(() => inFlight--);
-    };
-
-  const stream = <Req extends { id?: string; request?: RequestMessage | null }>(
-    method: string,
-    handle: (request: RequestMessage, deadline?: number) => Promise<unknown>,
-  ) =>
-  (call: grpc.ServerDuplexStream<Req, unknown>) => {
-    inFlight++;
-    let pending = 0;
-    let ended = false;
-    const deadline = deadlineOf(call);
-    const maybeEnd = () => {
-      if (ended && pending === 0) {
-        inFlight--;
-        if (!call.cancelled) call.end();
-      }
-    };
-    call.on("data", (message: Req) => {
-      pending++;
-      const start = performance.now();
-      const id = message.id ?? "";
-      Promise.resolve()
-        .then(() => handle(message.request ?? {}, deadline))
-        .then(
-          (response) => {
-            finish(method, start, grpc.status.OK);
-            if (!call.cancelled) call.write({ id, response });
-          },
-          (error) => {
-            const { code, message: text } = toStatus(error);
-            finish(method, start, code, text);
-            if (!call.cancelled) call.write({ id, error: { code, message: text } });
-          },
-        )
-        .finally(() => {
-          pending--;
-          maybeEnd();
-        });
-    });
-    call.on("end", () => {
-      ended = true;
-      maybeEnd();
-    });
-    call.on("error", (error) => log.warn("stream error", { method, error }));
-    call.on("cancelled", () => {
-      if (!ended) {
-        ended = true;
-        if (pending === 0) inFlight--;
-      }
-    });
-  };
+  const stream = (method: string, handle: (request: RequestMessage, deadline?: number) => Promise<unknown>) =>
+    streams.handler(method, handle, ledger, log, statusOf, deadlineOf);
 
   server.addService(definition, {
     Defend: unary<RequestMessage>("Defend", (r) => core.defend(r)),
@@ -179,30 +174,15 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   health.addToServer(server);
   new ReflectionService(packageDefinition).addToServer(server);
 
-  // With TLS on, grpc-js listens in plaintext on loopback behind the node:tls terminator (see
-  // tls_terminator.ts for why grpc-js's own TLS server is not used under Deno).
-  const tlsOn = config.tls.certFile !== "";
-  const grpcBind = tlsOn ? "127.0.0.1:0" : config.bind;
-  const grpcPort = await new Promise<number>((resolve, reject) =>
+  // One listener, with the configured credentials: the service, health and reflection are reachable
+  // only through it (with TLS on, there is no plaintext port to walk around it).
+  const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(
-      grpcBind,
-      grpc.ServerCredentials.createInsecure(),
+      config.bind,
+      serverCredentials(config.tls),
       (error, p) => (error ? reject(error) : resolve(p)),
     )
   );
-  let terminator: TlsTerminator | undefined;
-  if (tlsOn) {
-    terminator = await startTlsTerminator({
-      bind: config.bind,
-      targetPort: grpcPort,
-      cert: Deno.readFileSync(config.tls.certFile),
-      key: Deno.readFileSync(config.tls.keyFile),
-      clientCa: config.tls.clientCaFile ? Deno.readFileSync(config.tls.clientCaFile) : undefined,
-      requireClientCert: config.tls.requireClientCert,
-      onError: (error) => log.info("TLS handshake failed", { error: error.message }),
-    });
-  }
-  const port = terminator?.port ?? grpcPort;
   let metricsServer: MetricsServer | undefined;
   if (config.metricsBind) metricsServer = await serveMetrics(config.metricsBind, metrics);
   log.info("listening", {
@@ -211,29 +191,29 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     models: core.modelNames,
     modality: options.wav ? "audio" : "image",
     upstream: options.upstream?.description ?? "none",
-    tls: config.tls.certFile ? (config.tls.requireClientCert ? "mtls" : "tls") : "off",
+    tls: tlsMode(config.tls),
     batching: config.batching,
   });
 
   let shuttingDown: Promise<void> | undefined;
   const shutdown = () => {
     shuttingDown ??= (async () => {
-      log.info("shutting down", { inFlight });
+      log.info("shutting down", { inFlight: ledger.size, streams: streams.size });
       health.setStatus("", "NOT_SERVING");
       health.setStatus(SERVICE_NAME, "NOT_SERVING");
-      terminator?.stopAccepting();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          log.warn("grace period over; cancelling calls in flight", { inFlight });
-          server.forceShutdown();
-          resolve();
-        }, config.shutdownGraceMs);
-        server.tryShutdown(() => resolve());
-      });
-      clearTimeout(timer);
-      terminator?.destroy();
-      await core.close();
+      const graceEnd = performance.now() + config.shutdownGraceMs;
+      // Idle streams would hold their connections open for the whole grace period: end them now.
+      streams.drain();
+      const closed = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      if (!await settlesBy(closed, graceEnd)) {
+        log.warn("grace period over; answering the calls in flight UNAVAILABLE", { inFlight: ledger.size });
+        ledger.settleAll(grpc.status.UNAVAILABLE, "server is shutting down: the grace period ended first");
+        // A moment for those answers to be written before the connections are cut.
+        await settlesBy(closed, performance.now() + ANSWER_FLUSH_MS);
+        server.forceShutdown();
+      }
+      // Batches still waiting on the upstream past the grace period are abandoned: their calls are answered.
+      await core.close(graceEnd);
       options.upstream?.close();
       await metricsServer?.close();
       log.info("stopped");
@@ -247,7 +227,10 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     metrics,
     health,
     get inFlight() {
-      return inFlight;
+      return ledger.size;
+    },
+    get openStreams() {
+      return streams.size;
     },
     shutdown,
   };

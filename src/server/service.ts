@@ -11,6 +11,8 @@ import { inputToImage } from "../image/resize.ts";
 import type { Upstream, UpstreamAnswer } from "../upstream/types.ts";
 import type { AudioFrontEnd } from "./audio.ts";
 import { readsAudioFeatures } from "../../audio/config.ts";
+import { checkAnswers } from "../upstream/answers.ts";
+import { batchDeadline, expired } from "./batch_deadline.ts";
 import { type BatchInfo, DynamicBatcher } from "./batcher.ts";
 import type { SidecarConfig } from "./config.ts";
 import type { BatchDetection, DefendBatch, PredictBatch, ServingEngine } from "./engine.ts";
@@ -26,6 +28,7 @@ import { applyPolicy, type SmoothedCheck, smoothedChecks } from "./verdict_polic
 import { checkCertifyRequest } from "../smoothing/cohen.ts";
 import { invalidArgument, StatusError } from "./errors.ts";
 import { type DecodedInput, decodeInput, type InputMessage } from "./input.ts";
+import { DecodePool } from "./decode_pool.ts";
 import type { SidecarMetrics } from "./metrics.ts";
 import { status } from "@grpc/grpc-js";
 
@@ -81,13 +84,25 @@ interface ClassifyResult {
 }
 
 const IMAGE_FORMATS = new Set(["OUTPUT_FORMAT_PNG", "OUTPUT_FORMAT_JPEG"]);
+/** Every `OutputFormat` the proto defines; proto-loader gives an unknown value as its number. */
+const OUTPUT_FORMATS = [
+  "OUTPUT_FORMAT_UNSPECIFIED",
+  "OUTPUT_FORMAT_TENSOR",
+  "OUTPUT_FORMAT_PNG",
+  "OUTPUT_FORMAT_JPEG",
+  "OUTPUT_FORMAT_NONE",
+  "OUTPUT_FORMAT_WAV",
+];
 
 interface ModelSlot {
   engine: ServingEngine;
   defend: DynamicBatcher<DefendItem, DefendBatch>;
   predict: DynamicBatcher<DecodedInput, PredictBatch>;
-  /** Defends a batch and forwards it upstream in one call; absent without an upstream. */
-  classify?: DynamicBatcher<ClassifyItem, ClassifyResult>;
+  /**
+   * Defends a batch and forwards it upstream in one call (a request whose deadline passed in the queue
+   * gets its DEADLINE_EXCEEDED instead); absent without an upstream.
+   */
+  classify?: DynamicBatcher<ClassifyItem, ClassifyResult | StatusError>;
 }
 
 function concatRows(items: DecodedInput[], size: number): { rows: Float32Array; n: number } {
@@ -180,6 +195,8 @@ export class DefenseServiceCore {
   readonly #metrics: SidecarMetrics;
   readonly #upstream?: Upstream;
   readonly #audio?: AudioFrontEnd;
+  /** Decodes images and WAVs off the event loop; closed by {@link DefenseServiceCore.close}. */
+  readonly #decoder: DecodePool;
 
   /**
    * `audio`: the WAV front end; when given, every model is served as an audio model and must read its
@@ -197,6 +214,7 @@ export class DefenseServiceCore {
     this.#metrics = metrics;
     this.#upstream = upstream;
     this.#audio = audio;
+    this.#decoder = new DecodePool(config.decode);
     this.#defaultName = engines[0].name;
     if (audio) {
       for (const e of engines) {
@@ -246,10 +264,11 @@ export class DefenseServiceCore {
         (item) => item.n,
         onBatch("predict"),
       );
-      // Classify batches the upstream call too: one ModelInfer per batch, not per request. The batch's
-      // upstream deadline is its earliest request's; an upstream failure fails the whole batch.
+      // Classify batches the upstream call too: one ModelInfer per batch, not per request. The call runs
+      // until the latest deadline of the requests still in time (batch_deadline.ts); an upstream failure
+      // fails the whole batch.
       const classify = upstream
-        ? new DynamicBatcher<ClassifyItem, ClassifyResult>(
+        ? new DynamicBatcher<ClassifyItem, ClassifyResult | StatusError>(
           config.batching,
           async (items) => {
             const { rows, n } = concatRows(items, size);
@@ -274,12 +293,13 @@ export class DefenseServiceCore {
               start += it.n;
               return part;
             });
+            // A request whose deadline passed while it waited is dropped: its client has its answer.
+            const late = items.map((it) => expired(it.deadline));
             // Only what the policies forward goes upstream; a batch with nothing to forward makes no call.
             const forwarded = parts.flatMap((part, i) =>
-              part.decisions.flatMap((d, j) => d.forward ? [{ item: i, example: j }] : [])
+              late[i] ? [] : part.decisions.flatMap((d, j) => d.forward ? [{ item: i, example: j }] : [])
             );
-            const deadlines = items.map((it) => it.deadline).filter((d): d is number => d !== undefined);
-            const deadline = deadlines.length > 0 ? Math.min(...deadlines) : undefined;
+            const deadline = batchDeadline(items.filter((_, i) => !late[i]).map((it) => it.deadline));
             // WAV payload: each forwarded request's defended WAV, resynthesised before the call (an audio
             // model takes one WAV per request, so request i is example i).
             const encoded = upstream.payload === "wav"
@@ -307,6 +327,7 @@ export class DefenseServiceCore {
                   deadline,
                   wavs,
                 });
+                checkAnswers(answers, forwarded.length, classes, upstream.description);
               } catch (error) {
                 const code = (error as { code?: number }).code ?? status.UNKNOWN;
                 metrics.upstreamErrors.inc({ code: status[code] ?? String(code) });
@@ -319,8 +340,15 @@ export class DefenseServiceCore {
             const perItem = parts.map((part) => part.decisions.map(() => NOT_FORWARDED));
             forwarded.forEach((f, k) => perItem[f.item][f.example] = answers[k]);
             return items.map((it, i) => {
+              if (late[i]) {
+                return new StatusError(status.DEADLINE_EXCEEDED, "deadline exceeded in the batch queue");
+              }
               const smoothed = needsAnswer(it.policy)
-                ? smoothedChecks(it.policy, parts[i].batch.labelsAfter, perItem[i].map((a) => a.label))
+                ? smoothedChecks(
+                  it.policy,
+                  parts[i].batch.labelsAfter,
+                  perItem[i].map((a) => a.label),
+                )
                 : undefined;
               return {
                 defended: parts[i].batch,
@@ -362,14 +390,15 @@ export class DefenseServiceCore {
   }
 
   /** Decodes a request's input; for a defense, refuses tensors when a stage needs the raw waveform. */
-  #decode(slot: ModelSlot, request: RequestMessage, forDefense = false): DecodedInput {
-    const input = decodeInput(request.input, {
+  async #decode(slot: ModelSlot, request: RequestMessage, forDefense = false): Promise<DecodedInput> {
+    const input = await decodeInput(request.input, {
       shape: slot.engine.inputShape,
       range: slot.engine.inputRange,
       maxExamples: this.#config.maxExamplesPerRequest,
       maxImagePixels: this.#config.maxImagePixels,
       model: slot.engine.name,
       audio: this.#audio,
+      decoder: this.#decoder,
     });
     if (forDefense && slot.engine.needsSignals && !input.samples) {
       throw invalidArgument(
@@ -381,6 +410,11 @@ export class DefenseServiceCore {
 
   /** Rejects an output format the model's modality cannot give, before any work is done. */
   #checkFormat(format: string): void {
+    if (!OUTPUT_FORMATS.includes(format)) {
+      throw invalidArgument(
+        `output_format: unknown value ${format}; expected one of ${OUTPUT_FORMATS.join(", ")}`,
+      );
+    }
     if (this.#audio && IMAGE_FORMATS.has(format)) {
       throw invalidArgument(
         `output_format: ${format} is for image models; an audio model returns ` +
@@ -548,7 +582,7 @@ export class DefenseServiceCore {
       ? request.outputFormat
       : "OUTPUT_FORMAT_TENSOR";
     this.#checkFormat(format);
-    const input = this.#decode(slot, request, true);
+    const input = await this.#decode(slot, request, true);
     const computeStart = performance.now();
     const decodeMs = input.samples ? computeStart - start : 0;
     const verdictAfter = !request.skipVerdictAfter;
@@ -596,7 +630,7 @@ export class DefenseServiceCore {
     const slot = this.#slot(request.model);
     const format = request.outputFormat ?? "OUTPUT_FORMAT_UNSPECIFIED";
     this.#checkFormat(format);
-    const input = this.#decode(slot, request, true);
+    const input = await this.#decode(slot, request, true);
     const computeStart = performance.now();
     const decodeMs = input.samples ? computeStart - start : 0;
     const verdictAfter = !request.skipVerdictAfter;
@@ -607,6 +641,7 @@ export class DefenseServiceCore {
       verdictAfter,
       policy,
     });
+    if (classified instanceof StatusError) throw classified;
     const { defended: result, answers, upstreamMs } = classified;
     const wantsDefended = format !== "OUTPUT_FORMAT_UNSPECIFIED" && format !== "OUTPUT_FORMAT_NONE";
     // The forwarded WAV is returned as is; with a features upstream it is made here when asked for.
@@ -631,7 +666,7 @@ export class DefenseServiceCore {
   async predict(request: RequestMessage) {
     const start = performance.now();
     const slot = this.#slot(request.model);
-    const input = this.#decode(slot, request);
+    const input = await this.#decode(slot, request);
     const computeStart = performance.now();
     const decodeMs = input.samples ? computeStart - start : 0;
     const { result, info } = await slot.predict.submit(input);
@@ -679,7 +714,7 @@ export class DefenseServiceCore {
     } catch (error) {
       throw invalidArgument((error as Error).message.replace(/^(\w+) =/, "$1: $1 ="));
     }
-    const input = this.#decode(slot, request);
+    const input = await this.#decode(slot, request);
     if ((base.n0 + base.n) * input.n > CERTIFY_MAX_FORWARDS) {
       throw invalidArgument(
         `n: ${input.n} examples x (n0 ${base.n0} + n ${base.n}) forwards exceeds the limit of ` +
@@ -741,10 +776,13 @@ export class DefenseServiceCore {
     };
   }
 
-  /** Waits for queued work, then refuses more. */
-  async close(): Promise<void> {
-    await Promise.all(
-      [...this.#slots.values()].flatMap((s) => [s.defend.close(), s.predict.close(), s.classify?.close()]),
-    );
+  /**
+   * Refuses more work and waits for queued work, until `deadline` (a `performance.now()` time) at most;
+   * stops the decode workers.
+   */
+  async close(deadline = Infinity): Promise<void> {
+    const batchers = [...this.#slots.values()].flatMap((s) => [s.defend, s.predict, s.classify ?? []].flat());
+    await Promise.all(batchers.map((b) => b.close(deadline)));
+    this.#decoder.close();
   }
 }

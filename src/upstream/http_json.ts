@@ -14,6 +14,7 @@
 import { status } from "@grpc/grpc-js";
 import { encodeImage, type ImageFormatName } from "../image/codec.ts";
 import { inputToImage } from "../image/resize.ts";
+import { redactUrl, secretRedactor, upstreamSecrets } from "../server/redact.ts";
 import { attemptTimeoutMs, withRetries } from "./retry.ts";
 import { argmax, requestWavs, UpstreamError } from "./types.ts";
 import type { Upstream, UpstreamAnswer, UpstreamPayload, UpstreamRequest } from "./types.ts";
@@ -120,6 +121,8 @@ export class HttpJsonUpstream implements Upstream {
   readonly #options: HttpJsonUpstreamOptions;
   readonly #method: string;
   readonly #idempotent: boolean;
+  /** Hides the URL's and headers' secrets in messages (fetch errors and answers may quote them). */
+  readonly #redact: (text: string) => string;
 
   constructor(options: HttpJsonUpstreamOptions) {
     this.payload = options.payload ?? "tensor";
@@ -128,7 +131,8 @@ export class HttpJsonUpstream implements Upstream {
     this.#options = options;
     this.#method = (options.method ?? "POST").toUpperCase();
     this.#idempotent = options.idempotent ?? IDEMPOTENT_METHODS.has(this.#method);
-    this.description = `${this.#method} ${options.url}${this.payload === "wav" ? " (wav)" : ""}`;
+    this.#redact = secretRedactor(upstreamSecrets(options));
+    this.description = `${this.#method} ${redactUrl(options.url)}${this.payload === "wav" ? " (wav)" : ""}`;
   }
 
   async classify(request: UpstreamRequest): Promise<UpstreamAnswer[]> {
@@ -190,7 +194,7 @@ export class HttpJsonUpstream implements Upstream {
           }
           throw new UpstreamError(
             status.UNAVAILABLE,
-            `upstream ${this.description} is unavailable: ${(error as Error).message}`,
+            `upstream ${this.description} is unavailable: ${this.#redact((error as Error).message)}`,
           );
         }
         const text = await response.text();
@@ -198,7 +202,9 @@ export class HttpJsonUpstream implements Upstream {
           const code = httpStatusToGrpc(response.status);
           throw new UpstreamError(
             code,
-            `upstream ${this.description} answered HTTP ${response.status}: ${text.slice(0, 200)}`,
+            `upstream ${this.description} answered HTTP ${response.status}: ${
+              this.#redact(text).slice(0, 200)
+            }`,
             code === status.UNAVAILABLE,
           );
         }
@@ -216,7 +222,7 @@ export class HttpJsonUpstream implements Upstream {
       throw new UpstreamError(
         status.INTERNAL,
         `upstream ${this.description}: cannot pick ${this.#options.answerPath} from the answer: ${
-          (error as Error).message
+          this.#redact((error as Error).message)
         }`,
       );
     }

@@ -1,0 +1,59 @@
+/**
+ * The fuzzer's own servers: the image sidecar and, optionally, the audio sidecar, each a watched child
+ * process (`sidecar_main.ts`), as one {@link FuzzTarget} whose tensor count is the sum of both and whose
+ * death is either's.
+ *
+ * @module
+ */
+import { type ChildExit, describeExit, spawnWatched, type WatchedChild } from "./child.ts";
+import type { FuzzTarget } from "./runner.ts";
+
+/** Started servers and how to stop them. */
+export interface FuzzServers {
+  target: FuzzTarget;
+  /** SIGTERM to each child; their exits, in start order. */
+  stop(): Promise<ChildExit[]>;
+}
+
+async function spawnSidecar(modality: "image" | "audio") {
+  const child = await spawnWatched(
+    ["run", "-A", "src/fuzz/sidecar_main.ts", "--modality", modality],
+    /^\{"ready"/,
+  );
+  const ready = JSON.parse(child.readyLine).ready as {
+    address: string;
+    metricsUrl: string;
+    tensorsUrl: string;
+  };
+  return { child, ready };
+}
+
+function death(name: string, child: WatchedChild): string | undefined {
+  const exit = child.exit;
+  if (!exit) return undefined;
+  return `${name} server process died after ${exit.afterMs} ms: ${describeExit(exit)}; ` +
+    `stderr tail: ${exit.tail.slice(-8).join(" / ").slice(0, 1500)}`;
+}
+
+/** Starts the image sidecar and, when `audio`, the audio one. */
+export async function startFuzzServers(audio: boolean): Promise<FuzzServers> {
+  const image = await spawnSidecar("image");
+  const sound = audio ? await spawnSidecar("audio") : undefined;
+  const all = sound ? [image, sound] : [image];
+  const count = async (url: string) => Number(await (await fetch(url)).text());
+  return {
+    target: {
+      image: image.ready.address,
+      audio: sound?.ready.address,
+      metricsUrl: image.ready.metricsUrl,
+      tensors: async () =>
+        (await Promise.all(all.map((s) => count(s.ready.tensorsUrl)))).reduce((a, b) => a + b),
+      death: () => death("image", image.child) ?? (sound && death("audio", sound.child)),
+    },
+    stop: async () => {
+      const exits: ChildExit[] = [];
+      for (const s of all) exits.push(await s.child.stop());
+      return exits;
+    },
+  };
+}
