@@ -11,6 +11,7 @@
  * @module
  */
 import { crc32, deflateSync } from "node:zlib";
+import { concatArrays } from "../src/arrays.ts";
 
 const OUT = new URL("../test/fixtures/hostile/", import.meta.url);
 
@@ -21,13 +22,7 @@ function u32(value: number): Uint8Array {
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatArrays(parts, (n) => new Uint8Array(n));
 }
 
 function chunk(type: string, data: Uint8Array): Uint8Array {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { concatArrays } from "../arrays.ts";
 
 /** One field of a message: its number and already-encoded value. */
 type Field = { number: number; wireType: 0 | 1 | 2 | 5; bytes: Uint8Array };
@@ -23,13 +24,7 @@ export function varint(value: number | bigint): Uint8Array {
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
+  return concatArrays(parts, (n) => new Uint8Array(n));
 }
 
 /** Builds one message field by field, in the order they are added (repeats allowed, as on the wire). */

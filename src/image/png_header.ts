@@ -9,6 +9,7 @@
  */
 import { inflateSync } from "node:zlib";
 import { ImageDecodeError, ImageTooLargeError } from "./errors.ts";
+import { concatArrays } from "../arrays.ts";
 
 /** What a checked PNG's IHDR says. */
 export interface PngHeader {
@@ -188,11 +189,5 @@ function checkImageData(header: PngHeader, idat: Uint8Array[]): void {
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatArrays(parts, (n) => new Uint8Array(n));
 }
