@@ -37,8 +37,8 @@ await detecting.warmUp();
 const cases = [["one image", single, 1, 2000, 200], ["batch of 64", batch, 64, 200, 20]] as const;
 for (const [group, rows, n, iterations, warmup] of cases) {
   const options = { group, n: iterations, warmup };
-  Deno.bench(`bare forward (Predict), ${group}`, { ...options, baseline: true }, () => {
-    engine.predict(rows, n);
+  Deno.bench(`bare forward (Predict), ${group}`, { ...options, baseline: true }, async () => {
+    await engine.predict(rows, n);
   });
   Deno.bench(`NIP Defend without the verdict after defense, ${group}`, options, async () => {
     await engine.defend(rows, n, false);
@@ -83,8 +83,8 @@ const certifyRequest = { n0: 100, n: 1000, alpha: 0.001, seed: 1 };
 Deno.bench(
   "bare forward (Predict), smoothing",
   { group: "smoothing", baseline: true, n: 2000, warmup: 200 },
-  () => {
-    engine.predict(single, 1);
+  async () => {
+    await engine.predict(single, 1);
   },
 );
 for (
@@ -96,8 +96,8 @@ for (
   Deno.bench(`smoothed PREDICT (n 100), ${label}`, { group: "smoothing", n: 50, warmup: 5 }, async () => {
     await smoothed.defend(single, 1, true);
   });
-  Deno.bench(`CERTIFY (n0 100 + n 1000), ${label}`, { group: "smoothing", n: 10, warmup: 2 }, () => {
-    smoothed.certify(single, 1, certifyRequest);
+  Deno.bench(`CERTIFY (n0 100 + n 1000), ${label}`, { group: "smoothing", n: 10, warmup: 2 }, async () => {
+    await smoothed.certify(single, 1, certifyRequest);
   });
 }
 

@@ -9,9 +9,11 @@
  * Flags:
  *   --minutes M        measured minutes per run (default 10; 1 for a quick check)
  *   --concurrency C    workers (default 64)
- *   --server fixture|main   fixture (default): src/fuzz/sidecar_main.ts, which also answers its tensor
- *                      count; main: the production entry src/server/main.ts with an OIP upstream child
- *                      (src/upstream/oip_server.ts); tensors are then not available
+ *   --server fixture|main|supervised   fixture (default): src/fuzz/sidecar_main.ts, which also answers its
+ *                      tensor count; main: the production entry src/server/main.ts with an OIP upstream
+ *                      child (src/upstream/oip_server.ts); tensors are then not available; supervised:
+ *                      main.ts under src/server/supervisor.ts, as the container runs it: a crash is a
+ *                      restart, and the run reports the restarts and how soon health answered again
  *   --runs N           server processes in turn, each for --minutes (default 1)
  *   --reconnect-s S    every S seconds replace all the load's shared channels at once, closing the old ones
  *                      (default 0: never; with --hunt 10)
@@ -29,7 +31,9 @@
  */
 import { dirname } from "node:path";
 import { numberFlag, parseFlags, runMain, UsageError } from "../src/cli/args.ts";
+import { RPC_PATHS } from "../src/fuzz/cases.ts";
 import { spawnWatched, type WatchedChild } from "../src/fuzz/child.ts";
+import { RawClient } from "../src/fuzz/transport.ts";
 import { runLoad } from "../src/soak/load.ts";
 import { Mix, type MixTarget } from "../src/soak/mix.ts";
 import { rssMiB } from "../src/soak/process_stats.ts";
@@ -61,7 +65,8 @@ async function startFixture(): Promise<Server> {
   };
 }
 
-async function startMain(): Promise<Server> {
+/** The sidecar's process: main.ts itself, or main.ts under the supervisor the container image runs. */
+async function startMain(supervised: boolean): Promise<Server> {
   const upstreamPort = freePort();
   const upstream = await spawnWatched(
     [
@@ -79,18 +84,29 @@ async function startMain(): Promise<Server> {
   );
   const port = freePort();
   const metricsPort = freePort();
+  const serverArgs = [
+    "run",
+    "-A",
+    "src/server/main.ts",
+    "--bind",
+    `127.0.0.1:${port}`,
+    "--metrics-bind",
+    `127.0.0.1:${metricsPort}`,
+  ];
   const child = await spawnWatched(
-    [
-      "run",
-      "-A",
-      "src/server/main.ts",
-      "--bind",
-      `127.0.0.1:${port}`,
-      "--metrics-bind",
-      `127.0.0.1:${metricsPort}`,
-    ],
+    supervised
+      ? [
+        "run",
+        `--allow-run=${Deno.execPath()}`,
+        "src/server/supervisor.ts",
+        "--",
+        Deno.execPath(),
+        ...serverArgs,
+      ]
+      : serverArgs,
     /"msg":"listening"/,
     {
+      count: /"msg":"supervisor: died"/,
       env: {
         NIP_UPSTREAM: "oip",
         NIP_UPSTREAM_ADDRESS: `127.0.0.1:${upstreamPort}`,
@@ -106,6 +122,22 @@ async function startMain(): Promise<Server> {
   };
 }
 
+/** Milliseconds until `address` answers a health check (each try 1 s; gives up after 60 s: undefined). */
+async function untilServing(address: string): Promise<number | undefined> {
+  const start = performance.now();
+  const health = new RawClient(address);
+  try {
+    while (performance.now() - start < 60_000) {
+      const { code } = await health.unary(RPC_PATHS.Health, new Uint8Array(), {}, 1000);
+      if (code === 0) return Math.round(performance.now() - start);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return undefined;
+  } finally {
+    health.close();
+  }
+}
+
 async function soakRun(
   run: number,
   kind: string,
@@ -118,7 +150,7 @@ async function soakRun(
     reconnectS: number;
   },
 ): Promise<SoakRun> {
-  const server = kind === "main" ? await startMain() : await startFixture();
+  const server = kind === "fixture" ? await startFixture() : await startMain(kind === "supervised");
   let generation = 0;
   const newMixes = () =>
     Array.from(
@@ -195,13 +227,20 @@ async function soakRun(
     : dead()
     ? "when the clients closed their channels"
     : "after SIGTERM";
+  // Under the supervisor a crash is a restart: the sidecar must answer health again before SIGTERM.
+  const restarts = server.child.counted;
+  const servingAgainMs = kind === "supervised" && restarts > 0
+    ? await untilServing(server.target.address)
+    : undefined;
   const exit = await server.child.stop();
   for (const companion of server.companions) await companion.stop();
   return {
     run,
-    server: kind === "main"
-      ? "src/server/main.ts + OIP upstream child"
-      : "src/fuzz/sidecar_main.ts (in-process OIP upstream)",
+    server: {
+      main: "src/server/main.ts + OIP upstream child",
+      supervised: "src/server/supervisor.ts running src/server/main.ts + OIP upstream child",
+      fixture: "src/fuzz/sidecar_main.ts (in-process OIP upstream)",
+    }[kind]!,
     load,
     snapshots,
     exit: {
@@ -211,6 +250,8 @@ async function soakRun(
       signal: exit.signal,
       afterMs: exit.afterMs,
       tail: exit.tail,
+      restarts: kind === "supervised" ? restarts : undefined,
+      servingAgainMs,
     },
   };
 }
@@ -229,8 +270,8 @@ async function main() {
     out: { type: "string", default: "out/soak/soak.json" },
   });
   const server = flags.server ?? (flags.hunt ? "main" : "fixture");
-  if (server !== "main" && server !== "fixture") {
-    throw new UsageError(`--server: expected fixture or main, got "${server}"`);
+  if (server !== "main" && server !== "fixture" && server !== "supervised") {
+    throw new UsageError(`--server: expected fixture, main or supervised, got "${server}"`);
   }
   const runs = numberFlag("runs", flags.runs ?? (flags.hunt ? "3" : "1"), 1, 100);
   const options = {

@@ -1,30 +1,21 @@
 /**
  * The seeded fuzzer (`deno task fuzz`) against real sidecars in child processes: 2,000 cases over every
  * RPC. Findings come per category (`src/fuzz/oracle.ts`); this test asserts zero findings in every
- * category except those still open in the server ({@link KNOWN_OPEN}), and prints all of them so that the
- * list can be tightened as fixes land.
+ * category but one ({@link NOT_ASSERTED}) and prints all of them.
  */
 import assert from "node:assert/strict";
 import { startFuzzServers } from "../src/fuzz/servers.ts";
 import { generateCase } from "../src/fuzz/cases.ts";
+import { STALL_MS } from "../src/fuzz/monitor.ts";
 import { runFuzz } from "../src/fuzz/runner.ts";
 
 /**
- * Finding categories the server still shows (2026-12-03, seed 1), not asserted yet; every other category
- * must stay empty. Remove an entry when its fix lands.
- * - `health-stall`: health checks over 100 ms while other calls compute (one thread, 2 shared cores).
- * - `dropped:oversized-metadata`: a stream opened with 500 metadata keys ends UNAVAILABLE ("write
- *   ECANCELED") instead of RESOURCE_EXHAUSTED, which unary calls get.
- * - `internal:wire-garbage`: health `Check` with undecodable bytes answers INTERNAL (grpc-health-check's
- *   own deserializer).
- * - `accepted-invalid:field-mutation`: `Certify` with `alpha` NaN answers OK.
+ * The one finding category not asserted here: `health-stall` (a single health check over 100 ms). In the
+ * suite this file runs beside other test files computing on the same 2 cores, so one slow check says more
+ * about the machine than the server; the median is asserted instead, and `deno task fuzz --cases 100000`
+ * measures stalls alone (docs/HARDENING.md). Every other category must stay empty.
  */
-const KNOWN_OPEN = new Set([
-  "health-stall",
-  "dropped:oversized-metadata",
-  "internal:wire-garbage",
-  "accepted-invalid:field-mutation",
-]);
+const NOT_ASSERTED = new Set(["health-stall"]);
 
 Deno.test("the same seed and index always give the same case", () => {
   const models = {
@@ -58,8 +49,9 @@ Deno.test("2,000 fuzz cases: no finding in the asserted categories", async () =>
     for (const [category, f] of found) {
       console.log(`  ${category}: ${f.count} (${f.examples.join(", ").slice(0, 200)})`);
     }
-    const asserted = found.filter(([category]) => !KNOWN_OPEN.has(category));
+    const asserted = found.filter(([category]) => !NOT_ASSERTED.has(category));
     assert.deepEqual(asserted.map(([category]) => category), [], JSON.stringify(asserted, null, 1));
+    assert.ok(results.monitor.healthP50Ms < STALL_MS, `health p50 ${results.monitor.healthP50Ms} ms`);
     assert.equal(
       Object.values(results.table).flatMap((r) => Object.values(r)).reduce((a, b) => a + b, 0),
       2000,

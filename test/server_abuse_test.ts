@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import * as tf from "@tensorflow/tfjs";
 import { Buffer } from "node:buffer";
+import http2 from "node:http2";
 import { initBackend } from "../src/engine/backend.ts";
 import { MAX_METADATA_BYTES } from "../src/server/admission.ts";
 import { defaultConfig, type SidecarConfig } from "../src/server/config.ts";
@@ -102,11 +103,11 @@ function oipConfig(address: string, timeoutMs = 10_000): SidecarConfig {
 
 const identity = (x: Buffer) => x;
 
-/** A raw unary call: `bytes` as the request, the status back. */
+/** A raw unary call: `bytes` as the request, the status back (`method` of DefenseService, or a full path). */
 function rawUnary(client: DefenseClient, method: string, bytes: Buffer, metadata = new grpc.Metadata()) {
   return new Promise<grpc.ServiceError | null>((resolve) =>
     client.raw.makeUnaryRequest(
-      `/nip.v1.DefenseService/${method}`,
+      method.startsWith("/") ? method : `/nip.v1.DefenseService/${method}`,
       identity,
       identity,
       bytes,
@@ -192,6 +193,74 @@ Deno.test("undecodable requests, oversized metadata and unknown enum values are 
     assert.equal(grpc.status[(await streamStatus).code], "RESOURCE_EXHAUSTED");
     assert.equal(sidecar.metrics.requests.get({ method: "DefendStream", code: "RESOURCE_EXHAUSTED" }), 1);
     assert.equal((await client.defend(one)).verdicts.length, 1);
+  });
+});
+
+Deno.test("metadata with more header pairs than HTTP/2 admits: the stream is reset ENHANCE_YOUR_CALM; serving goes on", async () => {
+  await withSidecar(baseConfig(), async (client, sidecar) => {
+    const session = http2.connect(`http://127.0.0.1:${sidecar.port}`);
+    try {
+      const headers: Record<string, string> = {
+        ":method": "POST",
+        ":path": "/nip.v1.DefenseService/DefendStream",
+        "content-type": "application/grpc",
+        te: "trailers",
+      };
+      for (let i = 0; i < 500; i++) headers[`x-many-${i}`] = "v".repeat(64);
+      const request = session.request(headers);
+      request.on("error", () => {});
+      request.on("data", () => {});
+      request.end(new Uint8Array(5));
+      await new Promise((resolve) => request.on("close", resolve));
+      assert.equal(request.rstCode, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    } finally {
+      session.close();
+    }
+    assert.equal((await client.defend(one)).verdicts.length, 1);
+  });
+});
+
+Deno.test("health Check and Watch with undecodable bytes answer INVALID_ARGUMENT; health goes on", async () => {
+  await withSidecar(baseConfig(), async (client) => {
+    const check = await rawUnary(client, "/grpc.health.v1.Health/Check", GARBAGE);
+    assert.equal(grpc.status[check!.code], "INVALID_ARGUMENT");
+    assert.match(check!.details, /^request: not a valid protobuf message/);
+    const watch = client.raw.makeServerStreamRequest(
+      "/grpc.health.v1.Health/Watch",
+      identity,
+      identity,
+      GARBAGE,
+      new grpc.Metadata(),
+      {},
+    );
+    watch.on("data", () => {});
+    const watched = await new Promise<grpc.ServiceError>((resolve) => watch.on("error", resolve));
+    assert.equal(grpc.status[watched.code], "INVALID_ARGUMENT");
+    assert.equal(await rawUnary(client, "/grpc.health.v1.Health/Check", Buffer.alloc(0)), null);
+  });
+});
+
+Deno.test("a Certify with a large n and a 256-example Defend do not hold health checks until they finish", async () => {
+  await withSidecar(baseConfig(), async (client) => {
+    const image = pipeline.test.images.slice(0, PIXELS);
+    const many = Float32Array.from(
+      { length: 256 * PIXELS },
+      (_, i) => pipeline.test.images[i % (100 * PIXELS)],
+    );
+    const heavy: [string, () => Promise<unknown>][] = [
+      ["Certify n 20,000", () => client.certify({ input: float32Input(image, [1, 28, 28, 1]), n: 20_000 })],
+      ["Defend of 256", () => client.defend({ input: float32Input(many, [256, 28, 28, 1]) })],
+    ];
+    for (const [what, start] of heavy) {
+      let settled = false;
+      const call = start().finally(() => settled = true);
+      // Health answers (three checks in a row) while the heavy call is still computing.
+      for (let i = 0; i < 3; i++) {
+        assert.equal(await rawUnary(client, "/grpc.health.v1.Health/Check", Buffer.alloc(0)), null);
+      }
+      assert.equal(settled, false, `${what} finished before health was answered`);
+      await call;
+    }
   });
 });
 

@@ -91,7 +91,7 @@ Deno.test("Certify answers the smoothing stage's certificates, with the library'
   assert.ok(response.timings.computeMs > 0);
 });
 
-Deno.test("bad sigma, n0, n and alpha answer INVALID_ARGUMENT naming the field; good calls go on", async () => {
+Deno.test("bad sigma, n0, n and alpha (NaN included) answer INVALID_ARGUMENT naming the field; good calls go on", async () => {
   const input = float32Input(rows(0, 1), [1, 28, 28, 1]);
   const cases: [Record<string, number>, RegExp][] = [
     [{ sigma: -1 }, /^sigma: .*non-negative/],
@@ -99,6 +99,7 @@ Deno.test("bad sigma, n0, n and alpha answer INVALID_ARGUMENT naming the field; 
     [{ n: 200_000 }, /^n: n = 200000 must be an integer in \[1, 100000\]/],
     [{ n0: 20_000 }, /^n0: n0 = 20000/],
     [{ alpha: 0.7 }, /^alpha: alpha = 0\.7 must be in \(0, 0\.5\)/],
+    [{ alpha: NaN }, /^alpha: NaN is not a number/],
   ];
   for (const [fields, pattern] of cases) {
     await assert.rejects(client.certify({ input, ...fields }), (e: grpc.ServiceError) => {

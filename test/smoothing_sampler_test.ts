@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/engine/backend.ts";
 import { certifyFromCounts, predictFromCounts } from "../src/smoothing/cohen.ts";
-import { type BaseClassifier, sampleCounts } from "../src/smoothing/sampler.ts";
+import {
+  type BaseClassifier,
+  runSteps,
+  sampleCounts,
+  sampleCountsInSteps,
+} from "../src/smoothing/sampler.ts";
 import { normalCdf } from "../src/stats/normal.ts";
 
 await initBackend("wasm");
@@ -71,5 +76,21 @@ Deno.test("sampling is seeded, batched across examples and leaves no tensor behi
   assert.equal(tf.memory().numTensors, before);
   assert.throws(() => sampleCounts(linear, points, { ...options, sigma: 0 }), /sigma/);
   assert.throws(() => sampleCounts(linear, points, { ...options, samples: 0 }), /samples/);
+  points.dispose();
+});
+
+Deno.test("in steps: one step per batch of f, the same counts as at once", () => {
+  const points = tf.tensor2d([[0.05, 0, 0, 0], [0, 0.1, 0, 0]]);
+  const options = { sigma: 1, samples: 300, classes: 2, batchSize: 128, seed: 9 };
+  const steps = sampleCountsInSteps(linear, points, options);
+  let pauses = 0;
+  let step = steps.next();
+  while (!step.done) {
+    pauses++;
+    step = steps.next();
+  }
+  assert.equal(pauses, Math.ceil(600 / 128) - 1);
+  assert.deepEqual(step.value, sampleCounts(linear, points, options));
+  assert.deepEqual(runSteps(sampleCountsInSteps(linear, points, options)), step.value);
   points.dispose();
 });

@@ -72,7 +72,7 @@ Deno.test("PREDICT answers the true class for most test images at small noise, w
   stage.dispose();
 });
 
-Deno.test("CERTIFY is seeded, its radius is the library's, and an identity denoiser changes nothing", () => {
+Deno.test("CERTIFY is seeded, stepwise equals at once, its radius is the library's, and an identity denoiser changes nothing", () => {
   const bare = SMOOTHING_FACTORY.create({ split, overrides: { sigma: 0.25, denoiser: "none" } });
   const denoised = SMOOTHING_FACTORY.create({ split, state, overrides: { sigma: 0.25 } });
   assert.equal(denoised.settings.denoiser, "stability-0.25");
@@ -82,6 +82,17 @@ Deno.test("CERTIFY is seeded, its radius is the library's, and an identity denoi
   const first = bare.certify!(batch, request);
   assert.equal(tf.memory().numTensors, before);
   assert.deepEqual(bare.certify!(batch, request), first);
+  // In steps (what the server drives, serving other calls in between): one pause per noise batch, the same
+  // certificates.
+  const steps = bare.certifySteps!(batch, request);
+  let pauses = 0;
+  let step = steps.next();
+  while (!step.done) {
+    pauses++;
+    step = steps.next();
+  }
+  assert.ok(pauses >= 1);
+  assert.deepEqual(step.value, first);
   const throughIdentity = denoised.certify!(batch, request);
   first.forEach((c, i) => {
     assert.ok(Math.abs(c.radius - certifiedRadius(c.pALower, 0.25)) < 1e-12);

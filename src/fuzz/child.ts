@@ -28,6 +28,8 @@ export interface WatchedChild {
   exited: Promise<ChildExit>;
   /** SIGTERM, then waits for the exit (SIGKILL after `graceMs`). */
   stop(graceMs?: number): Promise<ChildExit>;
+  /** Output lines so far that matched `options.count` (0 without it). */
+  readonly counted: number;
 }
 
 const TAIL_LINES = 40;
@@ -36,7 +38,7 @@ const TAIL_LINES = 40;
 export async function spawnWatched(
   args: string[],
   ready: RegExp,
-  options: { env?: Record<string, string>; startTimeoutMs?: number } = {},
+  options: { env?: Record<string, string>; startTimeoutMs?: number; count?: RegExp } = {},
 ): Promise<WatchedChild> {
   const start = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
@@ -48,6 +50,7 @@ export async function spawnWatched(
   }).spawn();
   const lines: string[] = [];
   let readyLine: string | undefined;
+  let counted = 0;
   const collect = async (stream: ReadableStream<Uint8Array<ArrayBuffer>>) => {
     let buffer = "";
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
@@ -56,6 +59,7 @@ export async function spawnWatched(
       buffer = parts.pop()!;
       for (const line of parts) {
         readyLine ??= ready.test(line) ? line : undefined;
+        if (options.count?.test(line)) counted++;
         lines.push(line);
         if (lines.length > TAIL_LINES * 4) lines.splice(0, lines.length - TAIL_LINES);
       }
@@ -88,6 +92,9 @@ export async function spawnWatched(
     readyLine,
     get exit() {
       return exit;
+    },
+    get counted() {
+      return counted;
     },
     exited,
     stop: async (graceMs = 15_000) => {

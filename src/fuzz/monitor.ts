@@ -1,12 +1,13 @@
 /**
- * What the fuzzer watches beside the cases: a health check every `intervalMs` on its own channel (its
- * latency says whether one call's input stalls the others) and, when a metrics URL is known, periodic
- * `/metrics` scrapes.
+ * What the fuzzer watches beside the cases: a health check every `intervalMs` on its own channel, from a
+ * worker of its own (its latency says whether one call's input stalls the others) and, when a metrics URL is
+ * known, periodic `/metrics` scrapes.
  *
  * @module
  */
 import { RPC_PATHS } from "./cases.ts";
 import { codeName } from "./oracle.ts";
+import type { ProbeSample, ProbeStart } from "./health_probe_worker.ts";
 import { RawClient } from "./transport.ts";
 
 /** Latency above which a health check counts as stalled (ms). */
@@ -41,29 +42,38 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-/** Samples health (and metrics) until stopped. */
+const PROBE_URL = new URL("./health_probe_worker.ts", import.meta.url);
+
+/** Samples health (from a worker of its own, see `health_probe_worker.ts`) and metrics until stopped. */
 export class Monitor {
-  readonly #health: RawClient;
+  readonly #probe: Worker;
+  readonly #probeStopped: Promise<void>;
   readonly #latencies: number[] = [];
   readonly #healthFailures: MonitorReport["healthFailures"] = [];
   readonly #stalls: Stall[] = [];
   readonly #metricsFailures: string[] = [];
   #metricsScrapes = 0;
   #running = true;
-  readonly #loops: Promise<void>[];
+  readonly #loops: Promise<void>[] = [];
 
   readonly #idle: number[];
 
   private constructor(
-    health: RawClient,
+    address: string,
     idle: number[],
     metricsUrl: string | undefined,
     readonly inFlight: () => string[],
     intervalMs: number,
   ) {
-    this.#health = health;
     this.#idle = idle;
-    this.#loops = [this.#healthLoop(intervalMs)];
+    this.#probe = new Worker(PROBE_URL, { type: "module" });
+    this.#probeStopped = new Promise((resolve) => {
+      this.#probe.onmessage = (event: MessageEvent<ProbeSample | "stopped">) => {
+        if (event.data === "stopped") resolve();
+        else this.#record(event.data);
+      };
+    });
+    this.#probe.postMessage({ address, intervalMs } satisfies ProbeStart);
     if (metricsUrl) this.#loops.push(this.#metricsLoop(metricsUrl));
   }
 
@@ -82,21 +92,18 @@ export class Monitor {
     for (let i = 0; i < 20; i++) {
       idle.push((await health.unary(RPC_PATHS.Health, new Uint8Array(), {}, 5000)).ms);
     }
-    return new Monitor(health, idle.sort((a, b) => a - b), metricsUrl, inFlight, intervalMs);
+    health.close();
+    return new Monitor(address, idle.sort((a, b) => a - b), metricsUrl, inFlight, intervalMs);
   }
 
-  async #healthLoop(intervalMs: number) {
-    while (this.#running) {
-      const during = this.inFlight();
-      const result = await this.#health.unary(RPC_PATHS.Health, new Uint8Array(), {}, 5000);
-      if (result.code !== 0) {
-        this.#healthFailures.push({ code: codeName(result.code), details: result.details });
-      } else {
-        this.#latencies.push(result.ms);
-        if (result.ms > STALL_MS) this.#stalls.push({ ms: Math.round(result.ms), inFlight: during });
-      }
-      await new Promise((r) => setTimeout(r, intervalMs));
+  /** One probe sample; a stall names the cases in flight when its answer came. */
+  #record(sample: ProbeSample) {
+    if (sample.code !== 0) {
+      this.#healthFailures.push({ code: codeName(sample.code), details: sample.details });
+      return;
     }
+    this.#latencies.push(sample.ms);
+    if (sample.ms > STALL_MS) this.#stalls.push({ ms: Math.round(sample.ms), inFlight: this.inFlight() });
   }
 
   async #metricsLoop(url: string) {
@@ -118,8 +125,9 @@ export class Monitor {
   /** Stops sampling and reports. */
   async stop(): Promise<MonitorReport> {
     this.#running = false;
-    await Promise.all(this.#loops);
-    this.#health.close();
+    this.#probe.postMessage("stop");
+    await Promise.all([...this.#loops, this.#probeStopped]);
+    this.#probe.terminate();
     const sorted = [...this.#latencies].sort((a, b) => a - b);
     const round = (x: number) => Math.round(x * 10) / 10;
     return {

@@ -57,3 +57,47 @@ export function checkMetadata(metadata: grpc.Metadata): StatusError | undefined 
   if (bytes <= MAX_METADATA_BYTES) return undefined;
   return tooLarge(`request metadata: ${bytes} bytes exceeds the limit of ${MAX_METADATA_BYTES}`);
 }
+
+/**
+ * Registers a third-party service (health, whose library calls `server.addService` itself) with total
+ * request deserializers: an undecodable request to a unary or server-streaming method is answered
+ * INVALID_ARGUMENT before the library's handler sees it (it would otherwise read fields of garbage and
+ * answer INTERNAL).
+ */
+export function addTolerantly(
+  server: grpc.Server,
+  register: (target: Pick<grpc.Server, "addService">) => void,
+): void {
+  register({
+    addService: (definition, implementation) => {
+      const guarded = Object.fromEntries(
+        Object.entries(definition).map(([name, method]) => {
+          const handler = implementation[method.originalName ?? name] ?? implementation[name];
+          return [
+            method.originalName ?? name,
+            refuseUndecodable(handler as AnyHandler, method.responseStream),
+          ];
+        }),
+      );
+      server.addService(tolerantDefinition(definition), guarded as grpc.UntypedServiceImplementation);
+    },
+  });
+}
+
+type AnyHandler = (
+  call: { request?: unknown; emit(event: "error", error: unknown): boolean },
+  callback?: (
+    error: grpc.ServiceError | null,
+    value?: unknown,
+  ) => void,
+) => void;
+
+function refuseUndecodable(handler: AnyHandler, responseStream: boolean): AnyHandler {
+  return (call, callback) => {
+    if (!(call.request instanceof UndecodableMessage)) return handler(call, callback);
+    const error = call.request.error("request");
+    const status = { code: error.code, details: error.message, name: "Error", message: error.message };
+    if (responseStream) call.emit("error", status);
+    else callback?.(status as grpc.ServiceError, null);
+  };
+}

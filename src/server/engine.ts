@@ -5,6 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { concatArrays } from "../arrays.ts";
 import type { DefenseOutcome, NipSettings, SplitModel } from "../nip/types.ts";
 import { modalityOf } from "../pipeline.ts";
 import type { Certificate, CertifyRequest } from "../smoothing/cohen.ts";
@@ -121,6 +122,45 @@ function detectionOf(outcome: PipelineOutcome): BatchDetection | undefined {
   return { pValue: Float32Array.from(outcome.pValue), scores, pValues };
 }
 
+/**
+ * Most examples defended in one event-loop turn (about 25 ms of NIP for the default model on one wasm
+ * thread): between slices the server answers health checks and other calls.
+ */
+export const COMPUTE_SLICE_EXAMPLES = 16;
+
+/** Most examples predicted in one turn: a bare forward is about 10x cheaper than the default defense. */
+export const PREDICT_SLICE_EXAMPLES = 128;
+
+const floats = (parts: Float32Array[]) => concatArrays(parts, (l) => new Float32Array(l));
+const ints = (parts: Int32Array[]) => concatArrays(parts, (l) => new Int32Array(l));
+
+/** Consecutive slices' defended batches joined into one, in order. */
+function joinDefendBatches(parts: DefendBatch[]): DefendBatch {
+  const field = <K extends keyof DefendBatch>(key: K) => parts.map((p) => p[key]);
+  const detections = parts.map((p) => p.detection);
+  const joinRecord = (pick: (d: BatchDetection) => Record<string, Float32Array>) =>
+    Object.fromEntries(
+      Object.keys(pick(detections[0]!)).map((name) => [name, floats(detections.map((d) => pick(d!)[name]))]),
+    );
+  return {
+    detection: detections[0]
+      ? {
+        pValue: floats(detections.map((d) => d!.pValue)),
+        scores: joinRecord((d) => d.scores),
+        pValues: joinRecord((d) => d.pValues),
+      }
+      : undefined,
+    defended: floats(field("defended") as Float32Array[]),
+    labelsBefore: ints(field("labelsBefore") as Int32Array[]),
+    labelsAfter: ints(field("labelsAfter") as Int32Array[]),
+    scoresBefore: floats(field("scoresBefore") as Float32Array[]),
+    scoresAfter: floats(field("scoresAfter") as Float32Array[]),
+    candidateIndex: ints(field("candidateIndex") as Int32Array[]),
+    similarity: floats(field("similarity") as Float32Array[]),
+    answered: parts[0].answered,
+  };
+}
+
 /** A model the server can defend and predict with. */
 export class ServingEngine {
   readonly name: string;
@@ -162,13 +202,21 @@ export class ServingEngine {
   }
 
   /**
-   * Certificates for `n` examples (randomized smoothing; seeded by `request.seed`). Runs on the calling
-   * thread: its cost is (n0 + n) forwards per example, bounded by the stage's limits.
+   * Certificates for `n` examples (randomized smoothing; seeded by `request.seed`): (n0 + n) forwards per
+   * example, bounded by the stage's limits, yielding to the event loop between batches of them when the
+   * stage certifies in steps, so that a large `n` does not hold other calls.
    */
-  certify(rows: Float32Array, n: number, request: CertifyRequest): Certificate[] {
+  async certify(rows: Float32Array, n: number, request: CertifyRequest): Promise<Certificate[]> {
     const x = tf.tensor4d(rows, [n, ...this.inputShape]);
     try {
-      return this.#certifier.certify!(x, request);
+      if (!this.#certifier.certifySteps) return this.#certifier.certify!(x, request);
+      const steps = this.#certifier.certifySteps(x, request);
+      let step = steps.next();
+      while (!step.done) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        step = steps.next();
+      }
+      return step.value;
     } finally {
       x.dispose();
     }
@@ -204,8 +252,72 @@ export class ServingEngine {
     return this.inputShape[0] * this.inputShape[1] * this.inputShape[2];
   }
 
-  /** Bare prediction of `n` examples. */
-  predict(rows: Float32Array, n: number): PredictBatch {
+  /** Bare prediction of `n` examples, {@link PREDICT_SLICE_EXAMPLES} per event-loop turn. */
+  async predict(rows: Float32Array, n: number): Promise<PredictBatch> {
+    const parts = await this.#inSlices(
+      n,
+      PREDICT_SLICE_EXAMPLES,
+      (start, k) => this.#predictSlice(this.#rowsOf(rows, start, k), k),
+    );
+    if (parts.length === 1) return parts[0];
+    return {
+      labels: concatArrays(parts.map((p) => p.labels), (l) => new Int32Array(l)),
+      scores: concatArrays(parts.map((p) => p.scores), (l) => new Float32Array(l)),
+    };
+  }
+
+  /**
+   * The defense pipeline on `n` examples, {@link COMPUTE_SLICE_EXAMPLES} per event-loop turn;
+   * `verdictAfter` also classifies the defended examples locally; `transforms: false` runs the scoring
+   * stages only (no example will be defended). A pipeline with stages on raw signals needs each example's
+   * `signals` and the engine's front end.
+   */
+  async defend(
+    rows: Float32Array,
+    n: number,
+    verdictAfter = true,
+    signals?: Float32Array[],
+    transforms = true,
+  ): Promise<DefendBatch> {
+    const parts = await this.#inSlices(
+      n,
+      COMPUTE_SLICE_EXAMPLES,
+      (start, k) =>
+        this.#defendSlice(
+          this.#rowsOf(rows, start, k),
+          k,
+          verdictAfter,
+          signals?.slice(start, start + k),
+          transforms,
+        ),
+    );
+    return parts.length === 1 ? parts[0] : joinDefendBatches(parts);
+  }
+
+  #rowsOf(rows: Float32Array, start: number, k: number): Float32Array {
+    return rows.subarray(start * this.exampleSize, (start + k) * this.exampleSize);
+  }
+
+  /**
+   * Runs `compute` on consecutive slices of at most `slice` of `n` examples, yielding to the event loop
+   * between slices: tfjs computes synchronously, and without the yield one 256-example request would hold
+   * health checks and every other call for its whole compute. The yield is a timer: under Deno a
+   * `setImmediate` callback runs before pending network I/O is read, so it would let no request in.
+   */
+  async #inSlices<T>(
+    n: number,
+    slice: number,
+    compute: (start: number, k: number) => T | Promise<T>,
+  ): Promise<T[]> {
+    const parts: T[] = [];
+    for (let start = 0; start < n || start === 0; start += slice) {
+      if (start > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      parts.push(await compute(start, Math.min(slice, n - start)));
+    }
+    return parts;
+  }
+
+  #predictSlice(rows: Float32Array, n: number): PredictBatch {
     return tf.tidy(() => {
       const scores = this.#pipeline.split.model.predict(
         tf.tensor4d(rows, [n, ...this.inputShape]),
@@ -217,17 +329,12 @@ export class ServingEngine {
     });
   }
 
-  /**
-   * The defense pipeline on `n` examples; `verdictAfter` also classifies the defended examples locally;
-   * `transforms: false` runs the scoring stages only (no example will be defended). A pipeline with stages
-   * on raw signals needs each example's `signals` and the engine's front end.
-   */
-  async defend(
+  async #defendSlice(
     rows: Float32Array,
     n: number,
-    verdictAfter = true,
-    signals?: Float32Array[],
-    transforms = true,
+    verdictAfter: boolean,
+    signals: Float32Array[] | undefined,
+    transforms: boolean,
   ): Promise<DefendBatch> {
     const { defense } = this.#pipeline;
     const x = tf.tensor4d(rows, [n, ...this.inputShape]);
@@ -238,7 +345,7 @@ export class ServingEngine {
           `defense ${defense.name} acts on raw signals; it needs WAV input and the audio front end`,
         );
       }
-      // A fresh seed per batch: a randomised stage (TVM's mask, RC's crops) must not be predictable to a client.
+      // A fresh seed per slice: a randomised stage (TVM's mask, RC's crops) must not be predictable to a client.
       const seed = crypto.getRandomValues(new Uint32Array(1))[0];
       outcome = defense.hasSignalStages
         ? await defense.runWithSignals(x, signals!, this.#frontEnd!, { verdictAfter, seed, transforms })

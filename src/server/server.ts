@@ -12,7 +12,7 @@ import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import { LOADER_OPTIONS } from "../upstream/oip_proto.ts";
 import type { Upstream } from "../upstream/types.ts";
-import { checkMetadata, tolerantDefinition, UndecodableMessage } from "./admission.ts";
+import { addTolerantly, checkMetadata, tolerantDefinition, UndecodableMessage } from "./admission.ts";
 import type { AudioFrontEnd } from "./audio.ts";
 import { CallLedger } from "./calls.ts";
 import type { SidecarConfig } from "./config.ts";
@@ -171,7 +171,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     ClassifyStream: stream("ClassifyStream", (r, d) => core.classify(r, d)),
   });
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
-  health.addToServer(server);
+  addTolerantly(server, (target) => health.addToServer(target as grpc.Server));
   new ReflectionService(packageDefinition).addToServer(server);
 
   // One listener, with the configured credentials: the service, health and reflection are reachable

@@ -253,9 +253,9 @@ export class DefenseServiceCore {
       );
       const predict = new DynamicBatcher<DecodedInput, PredictBatch>(
         config.batching,
-        (items) => {
+        async (items) => {
           const { rows, n } = concatRows(items, size);
-          const whole = engine.predict(rows, n);
+          const whole = await engine.predict(rows, n);
           return splitPerItem(items, whole, (w, start, k) => ({
             labels: w.labels.subarray(start, start + k),
             scores: w.scores.subarray(start * classes, (start + k) * classes),
@@ -701,7 +701,8 @@ export class DefenseServiceCore {
           `send 0 or ${sigma}, or start the sidecar with --stage-settings smooth.sigma=${asked}`,
       );
     }
-    const alpha = request.alpha || Number(settings.alpha);
+    // Only 0 (proto3's unset) means "the deployment's": NaN is falsy too, and must be refused, not defaulted.
+    const alpha = request.alpha === undefined || request.alpha === 0 ? Number(settings.alpha) : request.alpha;
     if (!Number.isFinite(alpha)) throw invalidArgument(`alpha: ${request.alpha} is not a number`);
     const base = {
       n0: request.n0 || Number(settings.n0),
@@ -726,7 +727,10 @@ export class DefenseServiceCore {
     const certifications = [];
     for (let i = 0; i < input.n; i++) {
       const seed = (base.seed + 2 * i) >>> 0;
-      const [c] = slot.engine.certify(input.rows.subarray(i * size, (i + 1) * size), 1, { ...base, seed });
+      const [c] = await slot.engine.certify(input.rows.subarray(i * size, (i + 1) * size), 1, {
+        ...base,
+        seed,
+      });
       certifications.push({
         label: c.label,
         abstained: c.label === -1,

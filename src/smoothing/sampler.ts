@@ -35,6 +35,18 @@ export interface SamplingOptions {
  * input range: the guarantee is about f on exactly these inputs.
  */
 export function sampleCounts(base: BaseClassifier, x: tf.Tensor, options: SamplingOptions): Int32Array {
+  return runSteps(sampleCountsInSteps(base, x, options));
+}
+
+/**
+ * {@link sampleCounts} one call of f per step: the generator yields after each batch and returns the
+ * counts, so a caller that must stay responsive (the server) can do other work between batches.
+ */
+export function* sampleCountsInSteps(
+  base: BaseClassifier,
+  x: tf.Tensor,
+  options: SamplingOptions,
+): Generator<void, Int32Array> {
   const { sigma, samples, classes } = options;
   const batchSize = options.batchSize ?? 1000;
   if (!(sigma > 0) || !Number.isFinite(sigma)) throw new RangeError(`sigma = ${sigma} must be positive`);
@@ -47,6 +59,7 @@ export function sampleCounts(base: BaseClassifier, x: tf.Tensor, options: Sampli
   const random = mulberry32(options.seed ?? 1);
   const total = m * samples;
   for (let start = 0; start < total; start += batchSize) {
+    if (start > 0) yield;
     const size = Math.min(batchSize, total - start);
     const rows = Int32Array.from({ length: size }, (_, i) => Math.floor((start + i) / samples));
     const labels = tf.tidy(() => {
@@ -63,4 +76,11 @@ export function sampleCounts(base: BaseClassifier, x: tf.Tensor, options: Sampli
     }
   }
   return counts;
+}
+
+/** Runs a stepwise computation to its end at once and returns its result. */
+export function runSteps<T>(steps: Generator<void, T>): T {
+  let step = steps.next();
+  while (!step.done) step = steps.next();
+  return step.value;
 }

@@ -31,6 +31,10 @@ export interface SoakRun {
     signal: string | null;
     afterMs: number;
     tail: string[];
+    /** Under the supervisor: the server's restarts (crashes) during the run. */
+    restarts?: number;
+    /** Under the supervisor, after a restart: ms until health answered again (undefined: not within 60 s). */
+    servingAgainMs?: number;
   };
 }
 
@@ -73,6 +77,18 @@ export function soakMarkdown(
         `${r.exit.phase}, ${r.exit.afterMs} ms after its start.`,
       "",
     );
+    if (r.exit.restarts !== undefined) {
+      lines.push(
+        `Supervisor: ${r.exit.restarts} restart(s) of the server` +
+          (r.exit.restarts > 0
+            ? `; health answered again ${
+              r.exit.servingAgainMs === undefined ? "**not within 60 s**" : `${r.exit.servingAgainMs} ms`
+            } after the clients closed (plus the close wait)`
+            : "") +
+          ".",
+        "",
+      );
+    }
     if (r.exit.diedUnderLoad || r.exit.signal || r.exit.code !== 0) {
       lines.push("Server output tail:", "", "```", ...r.exit.tail.slice(-20), "```", "");
     }

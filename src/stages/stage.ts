@@ -110,6 +110,11 @@ export interface DefenseStage {
    */
   certify?(x: tf.Tensor, request: CertifyRequest): Certificate[];
   /**
+   * {@link certify} in steps (one batch of noisy forwards each): yields between them and returns the same
+   * certificates, so that a server answers other calls while a large `n` is sampled.
+   */
+  certifySteps?(x: tf.Tensor, request: CertifyRequest): Generator<void, Certificate[]>;
+  /**
    * `answer` role with a randomised base classifier, for adaptive attacks with EOT: the class
    * probabilities of one random draw of the base classifier on each example of `x`, differentiable in
    * `x`. Runs inside the caller's gradient tape; returns a new tensor.
