@@ -89,9 +89,8 @@ export interface SidecarConfig {
 }
 
 /**
- * Decode workers by default: one per core beyond the one the event loop needs, at least 1, at most 2. On 2
- * cores, two workers busy with hostile images took the CPU from the event loop: in 20,000 fuzz cases 13 health
- * checks over 100 ms with 2 workers, 3 with 1 (docs/HARDENING.md).
+ * Decode workers by default: one per core beyond the one the event loop needs, at least 1, at most 2, so that
+ * workers busy with hostile images do not take every core from the event loop (health checks, other calls).
  */
 export const DEFAULT_DECODE_WORKERS = Math.max(1, Math.min(2, navigator.hardwareConcurrency - 1));
 
