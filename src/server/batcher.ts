@@ -139,8 +139,9 @@ export class DynamicBatcher<I, O> {
       this.#queuedExamples() >= this.#options.maxBatchSize;
     if (now) {
       this.#clearTimer();
-      // setImmediate: runs after the I/O callbacks already due (so requests that arrived while a batch
-      // was computing join the next one), without a timer's 1 ms floor.
+      // setImmediate: after the submitting task and its microtasks (so submissions of the same task join one
+      // batch), without a timer's 1 ms floor. Under Deno it runs before pending network I/O is read, so
+      // requests still in the socket join a later batch.
       if (!this.#flushQueued) {
         this.#flushQueued = true;
         setImmediate(() => {
