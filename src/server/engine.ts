@@ -131,6 +131,12 @@ export const COMPUTE_SLICE_EXAMPLES = 16;
 /** Most examples predicted in one turn: a bare forward is about 10x cheaper than the default defense. */
 export const PREDICT_SLICE_EXAMPLES = 128;
 
+/**
+ * Lets the event loop run before the next piece of compute. A timer, not `setImmediate`: under Deno an
+ * immediate callback runs before pending network I/O is read, so it would let no request in.
+ */
+const nextTurn = () => new Promise((resolve) => setTimeout(resolve, 0));
+
 const floats = (parts: Float32Array[]) => concatArrays(parts, (l) => new Float32Array(l));
 const ints = (parts: Int32Array[]) => concatArrays(parts, (l) => new Int32Array(l));
 
@@ -213,7 +219,7 @@ export class ServingEngine {
       const steps = this.#certifier.certifySteps(x, request);
       let step = steps.next();
       while (!step.done) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
+        await nextTurn();
         step = steps.next();
       }
       return step.value;
@@ -260,10 +266,7 @@ export class ServingEngine {
       (start, k) => this.#predictSlice(this.#rowsOf(rows, start, k), k),
     );
     if (parts.length === 1) return parts[0];
-    return {
-      labels: concatArrays(parts.map((p) => p.labels), (l) => new Int32Array(l)),
-      scores: concatArrays(parts.map((p) => p.scores), (l) => new Float32Array(l)),
-    };
+    return { labels: ints(parts.map((p) => p.labels)), scores: floats(parts.map((p) => p.scores)) };
   }
 
   /**
@@ -301,8 +304,7 @@ export class ServingEngine {
   /**
    * Runs `compute` on consecutive slices of at most `slice` of `n` examples, yielding to the event loop
    * between slices: tfjs computes synchronously, and without the yield one 256-example request would hold
-   * health checks and every other call for its whole compute. The yield is a timer: under Deno a
-   * `setImmediate` callback runs before pending network I/O is read, so it would let no request in.
+   * health checks and every other call for its whole compute.
    */
   async #inSlices<T>(
     n: number,
@@ -311,7 +313,7 @@ export class ServingEngine {
   ): Promise<T[]> {
     const parts: T[] = [];
     for (let start = 0; start < n || start === 0; start += slice) {
-      if (start > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      if (start > 0) await nextTurn();
       parts.push(await compute(start, Math.min(slice, n - start)));
     }
     return parts;

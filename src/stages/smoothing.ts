@@ -11,7 +11,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { toProbabilities } from "../engine/outputs.ts";
 import {
+  type Certificate,
   certifyFromCounts,
+  type CertifyRequest,
   checkCertifyRequest,
   predictFromCounts,
   SMOOTHING_LIMITS,
@@ -80,6 +82,29 @@ function createSmoothing({ split, state, overrides = {} }: StageContext): Defens
       return (split.model.apply(input, { training: false }) as tf.Tensor).argMax(-1);
     });
   const seedOf = (random: () => number) => Math.floor(random() * 2 ** 31);
+  // CERTIFY one noise batch per step (the server yields between steps); `certify` runs it at once.
+  function* certifySteps(x: tf.Tensor, request: CertifyRequest): Generator<void, Certificate[]> {
+    checkCertifyRequest(request);
+    const options = { sigma, classes, batchSize };
+    const selection = yield* sampleCountsInSteps(base, x, {
+      ...options,
+      samples: request.n0,
+      seed: request.seed,
+    });
+    yield;
+    const estimation = yield* sampleCountsInSteps(base, x, {
+      ...options,
+      samples: request.n,
+      seed: request.seed + 1,
+    });
+    return Array.from({ length: x.shape[0] }, (_, i) =>
+      certifyFromCounts(
+        selection.subarray(i * classes, (i + 1) * classes),
+        estimation.subarray(i * classes, (i + 1) * classes),
+        sigma,
+        request.alpha,
+      ));
+  }
   return {
     name: SMOOTHING,
     description: `randomized smoothing: Gaussian noise sigma ${sigma} in the model's input space, ` +
@@ -114,31 +139,8 @@ function createSmoothing({ split, state, overrides = {} }: StageContext): Defens
       }
       return { labels, scores };
     },
-    certify(x, request) {
-      return runSteps(this.certifySteps!(x, request));
-    },
-    *certifySteps(x, request) {
-      checkCertifyRequest(request);
-      const options = { sigma, classes, batchSize };
-      const selection = yield* sampleCountsInSteps(base, x, {
-        ...options,
-        samples: request.n0,
-        seed: request.seed,
-      });
-      yield;
-      const estimation = yield* sampleCountsInSteps(base, x, {
-        ...options,
-        samples: request.n,
-        seed: request.seed + 1,
-      });
-      return Array.from({ length: x.shape[0] }, (_, i) =>
-        certifyFromCounts(
-          selection.subarray(i * classes, (i + 1) * classes),
-          estimation.subarray(i * classes, (i + 1) * classes),
-          sigma,
-          request.alpha,
-        ));
-    },
+    certify: (x, request) => runSteps(certifySteps(x, request)),
+    certifySteps,
     sampleProbabilities(x, random) {
       return tf.tidy(() => {
         const noisy = x.add(tf.randomNormal(x.shape, 0, sigma, "float32", seedOf(random)));
