@@ -393,7 +393,7 @@ function gauge(text: string, name: string): number {
   return Number(m[1]);
 }
 
-Deno.test("a scrape while calls wait reads the live in-flight and queue gauges; tensor gauges", async () => {
+Deno.test("a scrape while calls wait reads the live in-flight and queue gauges; tensor and loop-lag gauges", async () => {
   const slow = await startOipServer({ model: pipeline.split.model, modelName: engine.name, delayMs: 300 });
   const config = oipConfig(slow.address);
   config.metricsBind = "127.0.0.1:0";
@@ -419,6 +419,9 @@ Deno.test("a scrape while calls wait reads the live in-flight and queue gauges; 
       assert.equal(gauge(after, "nip_in_flight_calls"), 0);
       assert.equal(gauge(after, "nip_tensors"), tf.memory().numTensors);
       assert.equal(gauge(after, "nip_tensor_bytes"), tf.memory().numBytes);
+      // The loop-lag sampler ran all along (a timer every 20 ms over the 300 ms upstream delay).
+      assert.ok(gauge(after, "nip_event_loop_lag_seconds_count") >= 5);
+      assert.ok(gauge(after, "nip_event_loop_lag_max_seconds") >= 0);
     });
   } finally {
     await slow.close();

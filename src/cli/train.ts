@@ -5,11 +5,13 @@
  * `weights.bin` (engine model IO) and `metrics.json` to `--out` (default `models/<data>-<arch>`). With `--noise-sigma S` every
  * training batch gets Gaussian noise N(0, S^2) (not clipped, seeded): Cohen et al.'s noise-trained base
  * classifier for randomized smoothing; the test accuracy is then also measured on noisy test images.
+ * `--init DIR` starts from a saved model's weights (same data, architecture and width) instead of a seeded
+ * initialisation: a warm restart of the learning-rate schedule on a model trained before.
  *
  *   deno task train [--data fashion-mnist|mnist|cifar10|gtsrb] [--arch lenet|vgg|resnet20|resnet8]
  *     [--augment none|crop|crop-flip|crop-color] [--width 1] [--epochs 8] [--seed 1] [--backend wasm|cpu|tensorflow|webgpu]
  *     [--batch-size 64] [--lr 0.001] [--schedule halving|cosine] [--weight-decay 5e-4] [--limit N]
- *     [--noise-sigma S] [--out DIR]
+ *     [--noise-sigma S] [--init DIR] [--out DIR]
  *     [--adversarial pgd:EPS[:STEPS] | fgsm-rs:EPS]   adversarial training (Madry et al. 2018 PGD, default 7
  *       steps; Wong et al. 2020 FGSM from a random start): the reference every sidecar defense is compared with
  *
@@ -19,7 +21,7 @@ import process from "node:process";
 import cliProgress from "cli-progress";
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, initBackend, parseBackendName } from "../engine/backend.ts";
-import { saveModel } from "../engine/model_io.ts";
+import { loadLayersModel, saveModel } from "../engine/model_io.ts";
 import { type Dataset, subset } from "../data/dataset.ts";
 import { CIFAR10_SPLIT_SEED, GTSRB_SPLIT_SEED } from "../data/cifar_binary.ts";
 import {
@@ -88,6 +90,8 @@ export interface TrainRunOptions {
   limit?: number;
   /** Standard deviation of the Gaussian noise added to every training batch; none when absent. */
   noiseSigma?: number;
+  /** A saved model whose weights the run starts from (a warm restart); a seeded initialisation when absent. */
+  init?: string;
   out: string;
 }
 
@@ -102,6 +106,8 @@ export interface TrainMetrics {
   adversarial?: AdversarialTraining;
   /** Width multiplier of the architecture. */
   width: number;
+  /** The model the weights started from (`--init`), when not a fresh initialisation. */
+  init?: string;
   testAccuracy: number;
   /** Gaussian noise of the training batches (0: none). */
   noiseSigma: number;
@@ -192,6 +198,7 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
     schedule: { type: "string", default: "halving" },
     limit: { type: "string" },
     "noise-sigma": { type: "string" },
+    init: { type: "string" },
     out: { type: "string" },
   }, args);
   const data = values.data as string;
@@ -227,6 +234,7 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
     noiseSigma: values["noise-sigma"] === undefined
       ? undefined
       : positiveNumber("noise-sigma", values["noise-sigma"], 0),
+    init: values.init,
     out: values.out ?? defaultOutput(data as TrainDataset, arch as TrainArchitecture),
   };
 }
@@ -286,6 +294,25 @@ export function createArchitecture(
 }
 
 /** Runs one training: load, split, train with progress, evaluate, save. Returns the metrics written. */
+/** Sets `model`'s weights to those of the model saved in `dir`; an error naming the first mismatch. */
+async function copyWeightsFrom(dir: string, model: tf.LayersModel): Promise<void> {
+  const saved = await loadLayersModel(dir);
+  try {
+    const from = saved.weights;
+    const to = model.weights;
+    const mismatch = from.length !== to.length
+      ? `${from.length} weights, the new model ${to.length}`
+      : from.map((w, i) => [w, to[i]] as const).find(([a, b]) => a.shape.join("x") !== b.shape.join("x"))
+        ?.map((w) => `${w.name} ${w.shape.join("x")}`).join(" vs ");
+    if (mismatch !== undefined) {
+      throw new UsageError(`--init ${dir} does not match --arch/--width: ${mismatch}`);
+    }
+    model.setWeights(saved.getWeights());
+  } finally {
+    saved.dispose();
+  }
+}
+
 export async function runTraining(options: TrainRunOptions): Promise<TrainMetrics> {
   const backend = await initBackend(options.backend);
   const loadStarted = performance.now();
@@ -312,6 +339,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
     weightDecay: options.weightDecay,
     width: options.width,
   });
+  if (options.init !== undefined) await copyWeightsFrom(options.init, model);
   const batches = Math.ceil(train.count / options.batchSize);
   const bar = new cliProgress.SingleBar({
     format:
@@ -370,6 +398,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
     arch: options.arch,
     augment: options.augment,
     width: options.width ?? 1,
+    ...(options.init === undefined ? {} : { init: options.init }),
     ...(options.adversarial === undefined ? {} : { adversarial: options.adversarial }),
     imagesPerSecond:
       Math.round(train.count * options.epochs / history.reduce((sum, e) => sum + e.seconds, 0) * 10) / 10,

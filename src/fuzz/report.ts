@@ -49,7 +49,10 @@ export function markdownReport(results: FuzzResults, command: string): string {
     "",
     "## Statuses per RPC",
     "",
-    "Streams: the stream's own final status (each message's answer is judged separately).",
+    "Streams: the stream's own final status (each message's answer is judged separately). " +
+    `${results.rerunAfterGoaway} cases were run a second time because their connection dropped them at the ` +
+    "sidecar's GOAWAY (UNAVAILABLE \"Connection dropped\", which gRPC clients retry; Deno's HTTP/2 client " +
+    "ends its open streams at a GOAWAY); the table counts the second run.",
     "",
     table(["RPC", ...statuses, "total", "p50 ms", "p99 ms"], rpcRows),
     "",
@@ -64,7 +67,16 @@ export function markdownReport(results: FuzzResults, command: string): string {
     "",
     `Health checks on the idle server before the cases: p50 ${m.idleHealthP50Ms} ms, max ${m.idleHealthMaxMs} ms. ` +
     `During the cases: ${m.healthSamples} (p50 ${m.healthP50Ms} ms, p99 ${m.healthP99Ms} ms, max ${m.healthMaxMs} ms), ` +
-    `${m.stalls} over 100 ms, ${m.healthFailures.length} failed. Metrics scrapes: ${m.metricsScrapes}, ` +
+    `${m.stalls} over 100 ms, ${m.healthFailures.length} failed. ` +
+    (m.control
+      ? `The same probe against an idle control sidecar on the same machine (no cases): ${m.control.samples} ` +
+        `(p50 ${m.control.p50Ms} ms, p99 ${m.control.p99Ms} ms, max ${m.control.maxMs} ms), ${m.control.stalls} over 100 ms. `
+      : "") +
+    (m.serverLoopLag
+      ? `The target's event loop (a timer every 20 ms): ${m.serverLoopLag.samples} samples, ` +
+        `${m.serverLoopLag.over100Ms} late by over 100 ms, max ${m.serverLoopLag.maxMs} ms. `
+      : "") +
+    `Metrics scrapes: ${m.metricsScrapes}, ` +
     `${m.metricsFailures.length} failed.` +
     (results.tensors
       ? ` Tensors: ${results.tensors.before} before the cases, ${results.tensors.after} after.`

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import * as grpc from "@grpc/grpc-js";
 import { DefenseClient } from "../server/client.ts";
 import { type FuzzCase, generateCase, isStream, type Models, type Rpc, RPC_PATHS } from "./cases.ts";
 import type { ModelShape } from "./inputs.ts";
@@ -18,6 +19,8 @@ export interface FuzzTarget {
   image: string;
   /** gRPC address of an audio model's sidecar, when there is one. */
   audio?: string;
+  /** An idle sidecar of the image target's kind on the same machine that gets no cases: the control. */
+  control?: string;
   /** `/metrics` URL to scrape during the run. */
   metricsUrl?: string;
   /** The server's live tensor count, when the target exports it (the fuzzer's own child sidecar). */
@@ -74,6 +77,8 @@ export interface FuzzResults {
   failures: CaseRecord[];
   monitor: MonitorReport;
   tensors?: { before: number; after: number };
+  /** Cases run a second time after their connection dropped them at a GOAWAY (see {@link droppedAtGoaway}). */
+  rerunAfterGoaway: number;
 }
 
 function modelShape(info: Record<string, unknown>): ModelShape {
@@ -111,6 +116,16 @@ export async function describeTarget(
   return { models, context };
 }
 
+/**
+ * Whether a call ended because its connection went away under it: the sidecar closes each connection after
+ * its cap of calls with a GOAWAY, and Deno's HTTP/2 client (the fuzzer's) ends the streams it has open then,
+ * UNAVAILABLE "Connection dropped", where other clients let them finish. gRPC clients retry UNAVAILABLE; the
+ * fuzzer runs such a case once more, on the client's new connection, and counts it.
+ */
+export function droppedAtGoaway(result: CallResult): boolean {
+  return result.code === grpc.status.UNAVAILABLE && result.details === "Connection dropped";
+}
+
 /** Runs one case on the right client. */
 export function runCase(
   c: FuzzCase,
@@ -146,19 +161,30 @@ export async function runFuzz(target: FuzzTarget, options: FuzzOptions): Promise
   await settle();
   const before = await target.tensors?.();
   const inFlight = new Set<string>();
-  const monitor = await Monitor.start(target.image, target.metricsUrl, () => [...inFlight]);
+  const monitor = await Monitor.start(
+    target.image,
+    target.metricsUrl,
+    () => [...inFlight],
+    50,
+    target.control,
+  );
   const started = new Date();
   const t0 = performance.now();
   const records: CaseRecord[] = [];
   let next = first;
   let done = 0;
   let failed = 0;
+  let rerunAfterGoaway = 0;
   const worker = async () => {
     // After the server died every call would fail the same way: stop, the cases in flight are the suspects.
     while (next < first + options.cases && !target.death?.()) {
       const c = generateCase(options.seed, next++, models);
       inFlight.add(c.id);
-      const result = await runCase(c, clients, options.caseTimeoutMs);
+      let result = await runCase(c, clients, options.caseTimeoutMs);
+      if (droppedAtGoaway(result)) {
+        rerunAfterGoaway++;
+        result = await runCase(c, clients, options.caseTimeoutMs);
+      }
       inFlight.delete(c.id);
       const findings = judge(c, result, context);
       if (findings.length > 0) failed++;
@@ -195,6 +221,7 @@ export async function runFuzz(target: FuzzTarget, options: FuzzOptions): Promise
     targets: { image: target.image, audio: target.audio, upstream: context.upstream },
     monitor: monitorReport,
     tensors: before === undefined || after === undefined ? undefined : { before, after },
+    rerunAfterGoaway,
   });
 }
 

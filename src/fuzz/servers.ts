@@ -1,7 +1,7 @@
 /**
  * The fuzzer's own servers: the image sidecar and, optionally, the audio sidecar, each a watched child
  * process (`sidecar_main.ts`), as one {@link FuzzTarget} whose tensor count is the sum of both and whose
- * death is either's.
+ * death is either's; and a second image sidecar that gets no cases, the monitor's control.
  *
  * @module
  */
@@ -35,20 +35,25 @@ function death(name: string, child: WatchedChild): string | undefined {
     `stderr tail: ${exit.tail.slice(-8).join(" / ").slice(0, 1500)}`;
 }
 
-/** Starts the image sidecar and, when `audio`, the audio one. */
+/** Starts the image sidecar, when `audio` the audio one, and the idle control sidecar. */
 export async function startFuzzServers(audio: boolean): Promise<FuzzServers> {
   const image = await spawnSidecar("image");
   const sound = audio ? await spawnSidecar("audio") : undefined;
-  const all = sound ? [image, sound] : [image];
+  const control = await spawnSidecar("image");
+  const targets = sound ? [image, sound] : [image];
+  const all = [...targets, control];
   const count = async (url: string) => Number(await (await fetch(url)).text());
   return {
     target: {
       image: image.ready.address,
       audio: sound?.ready.address,
+      control: control.ready.address,
       metricsUrl: image.ready.metricsUrl,
       tensors: async () =>
-        (await Promise.all(all.map((s) => count(s.ready.tensorsUrl)))).reduce((a, b) => a + b),
-      death: () => death("image", image.child) ?? (sound && death("audio", sound.child)),
+        (await Promise.all(targets.map((s) => count(s.ready.tensorsUrl)))).reduce((a, b) => a + b),
+      death: () =>
+        death("image", image.child) ?? (sound && death("audio", sound.child)) ??
+          death("control", control.child),
     },
     stop: async () => {
       const exits: ChildExit[] = [];

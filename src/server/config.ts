@@ -51,6 +51,11 @@ export interface SidecarConfig {
   logLevel: LogLevel;
   /** Largest gRPC message accepted (bytes); bigger ones get RESOURCE_EXHAUSTED. */
   maxMessageBytes: number;
+  /**
+   * Calls after which the server closes a client's connection gracefully (the client reconnects); 0: never.
+   * Works around a crash of Deno 2.9.6's HTTP/2 server (see `connection_cap.ts`).
+   */
+  maxCallsPerConnection: number;
   /** Most examples in one request. */
   maxExamplesPerRequest: number;
   /** Most pixels of one encoded image. */
@@ -94,6 +99,12 @@ export interface SidecarConfig {
  */
 export const DEFAULT_DECODE_WORKERS = Math.max(1, Math.min(2, navigator.hardwareConcurrency - 1));
 
+/**
+ * Calls per connection by default: well below the ~100 at which a client closing its connection aborts
+ * Deno 2.9.6's HTTP/2 server (measured; `connection_cap.ts`), high enough that reconnecting costs little.
+ */
+export const DEFAULT_MAX_CALLS_PER_CONNECTION = 50;
+
 /** The defaults: loopback bind, embedded model, batching on. */
 export function defaultConfig(): SidecarConfig {
   return {
@@ -110,6 +121,7 @@ export function defaultConfig(): SidecarConfig {
     audio: { maxSeconds: 30 },
     logLevel: "info",
     maxMessageBytes: 4 * 1024 * 1024,
+    maxCallsPerConnection: DEFAULT_MAX_CALLS_PER_CONNECTION,
     maxExamplesPerRequest: 256,
     maxImagePixels: 4096 * 4096,
     decode: { workers: DEFAULT_DECODE_WORKERS, budgetMs: 5000, maxQueue: 256 },
@@ -219,6 +231,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: "NIP_MAX_MESSAGE_BYTES",
     kind: int,
     help: "largest request",
+  },
+  {
+    path: "maxCallsPerConnection",
+    flag: "max-calls-per-connection",
+    env: "NIP_MAX_CALLS_PER_CONNECTION",
+    kind: int,
+    help: "calls after which a connection is closed gracefully, 0 never",
   },
   {
     path: "maxExamplesPerRequest",
@@ -601,6 +620,7 @@ export function validateConfig(c: SidecarConfig): void {
   if (c.batching.maxQueueSize < 1) throw new ConfigError("batching.maxQueueSize must be >= 1");
   if (c.maxExamplesPerRequest < 1) throw new ConfigError("maxExamplesPerRequest must be >= 1");
   if (c.maxMessageBytes < 1024) throw new ConfigError("maxMessageBytes must be >= 1024");
+  if (c.maxCallsPerConnection < 0) throw new ConfigError("maxCallsPerConnection must be >= 0 (0: never)");
   if (c.decode.workers < 1) throw new ConfigError("decode.workers must be >= 1");
   if (c.decode.budgetMs < 1) throw new ConfigError("decode.budgetMs must be >= 1");
   if (c.decode.maxQueue < 1) throw new ConfigError("decode.maxQueue must be >= 1");

@@ -140,6 +140,11 @@ export class SidecarMetrics {
     "Latency of upstream calls (retries included).",
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   );
+  readonly loopLag = new Histogram(
+    "nip_event_loop_lag_seconds",
+    "How late a timer due every 20 ms fired: time every call waited before the server could read it.",
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  );
   readonly #gauges: Gauge[] = [];
 
   /** Adds a gauge read at scrape time (queue depth, in-flight calls). */
@@ -160,6 +165,7 @@ export class SidecarMetrics {
       this.certified,
       this.upstreamErrors,
       this.upstreamLatency,
+      this.loopLag,
       ...this.#gauges,
     ];
     return metrics.map((m) => m.render()).join("\n") + "\n";

@@ -19,6 +19,8 @@ import type { SidecarConfig } from "./config.ts";
 import type { ServingEngine } from "./engine.ts";
 import { statusName, toStatus } from "./errors.ts";
 import { createLogger, type Logger, redactingLogger } from "./log.ts";
+import { capCallsPerConnection } from "./connection_cap.ts";
+import { LoopLagSampler } from "./loop_lag.ts";
 import { type MetricsServer, serveMetrics, SidecarMetrics } from "./metrics.ts";
 import { secretRedactor, upstreamSecrets } from "./redact.ts";
 import { type CertifyMessage, DefenseServiceCore, type RequestMessage } from "./service.ts";
@@ -132,6 +134,12 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     "Bytes held by tfjs tensors (tf.memory().numBytes).",
     () => tf.memory().numBytes,
   );
+  const loopLag = new LoopLagSampler((seconds) => metrics.loopLag.observe(seconds));
+  metrics.addGauge(
+    "nip_event_loop_lag_max_seconds",
+    "The largest event-loop lag since the start.",
+    () => loopLag.maxSeconds,
+  );
 
   const server = new grpc.Server({
     "grpc.max_receive_message_length": config.maxMessageBytes,
@@ -183,6 +191,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       (error, p) => (error ? reject(error) : resolve(p)),
     )
   );
+  capCallsPerConnection(server, config.maxCallsPerConnection);
   let metricsServer: MetricsServer | undefined;
   if (config.metricsBind) metricsServer = await serveMetrics(config.metricsBind, metrics);
   log.info("listening", {
@@ -216,6 +225,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       await core.close(graceEnd);
       options.upstream?.close();
       await metricsServer?.close();
+      loopLag.stop();
       log.info("stopped");
     })();
     return shuttingDown;
