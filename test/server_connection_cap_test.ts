@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import http2 from "node:http2";
 import { initBackend } from "../src/engine/backend.ts";
 import { defaultConfig } from "../src/server/config.ts";
-import { DefenseClient } from "../src/server/client.ts";
+import { DefenseClient, float32Input } from "../src/server/client.ts";
 import { trainDemoPipeline } from "../src/server/demo_pipeline.ts";
 import { ServingEngine } from "../src/server/engine.ts";
 import { createLogger } from "../src/server/log.ts";
@@ -85,6 +85,27 @@ Deno.test("a grpc-js client goes on over new connections past the cap: 23 calls 
       const answered: number[] = [];
       for (let i = 0; i < 23; i++) answered.push((await client.describe()).models.length);
       assert.deepEqual(answered, new Array(23).fill(1));
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("DefenseClient sends again what a dropped connection left unanswered: every stream message answered", async () => {
+  await withCappedSidecar(5, async (port) => {
+    const client = new DefenseClient(`127.0.0.1:${port}`);
+    try {
+      const input = float32Input(pipeline.test.images.slice(0, 28 * 28), [28, 28, 1]);
+      const requests = ["a", "b", "c"].map((id) => ({ id, request: { input } }));
+      let retries = 0;
+      const answers = await Promise.all(
+        Array.from({ length: 24 }, () => client.stream("DefendStream", requests, () => retries++)),
+      );
+      for (const a of answers) {
+        assert.deepEqual(a.map((m: { id: string }) => m.id), ["a", "b", "c"]);
+        assert.ok(a.every((m: { response?: { verdicts: unknown[] } }) => m.response?.verdicts.length === 1));
+      }
+      console.log(`24 streams over a cap of 5 calls per connection: ${retries} retries`);
     } finally {
       client.close();
     }

@@ -25,6 +25,9 @@ export interface CallOptions {
 // deno-lint-ignore no-explicit-any
 type Message = any;
 
+/** How often {@link DefenseClient.stream} sends again the requests a dropped connection left unanswered. */
+export const STREAM_RETRIES = 2;
+
 /** A client of one sidecar. */
 export class DefenseClient {
   /** The underlying grpc-js client (for streams and raw calls). */
@@ -85,18 +88,47 @@ export class DefenseClient {
     return this.#unary("Describe", request, options);
   }
 
-  /** Sends every request on a `DefendStream` (or `ClassifyStream`) and collects the answers. */
-  stream(
+  /**
+   * Sends every request on a `DefendStream` (or `ClassifyStream`) and collects the answers, one per request
+   * in request order. When the connection drops under the stream (`UNAVAILABLE` "Connection dropped": the
+   * sidecar closes each connection after its cap of calls, and grpc-js under Deno ends the streams open at
+   * that moment), the requests without an answer are sent again on a new stream, at most
+   * {@link STREAM_RETRIES} times, each retry reported to `onRetry`. Requests need distinct ids.
+   */
+  async stream(
     method: "DefendStream" | "ClassifyStream",
     requests: { id: string; request: Message }[],
+    onRetry?: () => void,
   ): Promise<Message[]> {
+    const answered = new Map<string, Message>();
+    let pending = requests;
+    for (let attempt = 0;; attempt++) {
+      try {
+        await this.#streamOnce(method, pending, (answer) => answered.set(answer.id, answer));
+        break;
+      } catch (error) {
+        const e = error as grpc.ServiceError;
+        const dropped = e.code === grpc.status.UNAVAILABLE && e.details === "Connection dropped";
+        if (!dropped || attempt === STREAM_RETRIES) throw error;
+        onRetry?.();
+        pending = pending.filter((r) => !answered.has(r.id));
+        if (pending.length === 0) break;
+      }
+    }
+    return requests.filter((r) => answered.has(r.id)).map((r) => answered.get(r.id));
+  }
+
+  #streamOnce(
+    method: "DefendStream" | "ClassifyStream",
+    requests: { id: string; request: Message }[],
+    onAnswer: (answer: Message) => void,
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
       // deno-lint-ignore no-explicit-any
       const call = (this.raw as any)[method]() as grpc.ClientDuplexStream<Message, Message>;
-      const answers: Message[] = [];
-      call.on("data", (m: Message) => answers.push(m));
+      call.on("data", onAnswer);
       call.on("error", reject);
-      call.on("end", () => resolve(answers));
+      call.on("end", resolve);
       for (const r of requests) call.write(r);
       call.end();
     });

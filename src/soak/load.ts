@@ -29,6 +29,8 @@ export interface LoadResult {
   operations: Record<string, OperationStats>;
   /** Whether the run ended early because `stop()` said so. */
   stoppedEarly: boolean;
+  /** Streams whose unanswered messages the client sent again after a dropped connection (`Mix.streamRetries`). */
+  streamRetries: number;
 }
 
 /** How to run the load. */
@@ -52,6 +54,7 @@ export async function runLoad(mixes: Mix[], options: LoadOptions): Promise<LoadR
   let calls = 0;
   let errorCount = 0;
   let stoppedEarly = false;
+  const seen = new Set<Mix>();
   const pending = [...options.checkpoints].sort((a, b) => a.at - b.at);
   const ticker = setInterval(() => {
     const elapsed = (performance.now() - start) / 1000;
@@ -62,6 +65,7 @@ export async function runLoad(mixes: Mix[], options: LoadOptions): Promise<LoadR
     while (performance.now() < end) {
       // Read each time: the caller may swap the mixes (and their channels) during the run.
       const mix = mixes[w % mixes.length];
+      seen.add(mix);
       if (options.stop()) {
         stoppedEarly = true;
         return;
@@ -108,6 +112,7 @@ export async function runLoad(mixes: Mix[], options: LoadOptions): Promise<LoadR
     errorsByStatus,
     errorExamples: examples,
     operations,
+    streamRetries: [...seen].reduce((sum, mix) => sum + mix.streamRetries, 0),
     stoppedEarly,
   };
 }

@@ -136,7 +136,7 @@ export class Mix {
       { length: 3 },
       (_, i) => ({ id: `s${i}`, request: { input: this.#input() } }),
     );
-    const answers = await this.#client.stream(op, requests);
+    const answers = await this.#client.stream(op, requests, () => this.streamRetries++);
     const failed = answers.find((a: { error?: { code: number; message: string } }) => a.error);
     if (failed) {
       throw new OperationError(
@@ -168,6 +168,9 @@ export class Mix {
     const text = await response.text();
     if (!response.ok) throw new OperationError(`HTTP_${response.status}`, text.slice(0, 200));
   }
+
+  /** Streams sent again (their unanswered messages) after the connection dropped them at a GOAWAY. */
+  streamRetries = 0;
 
   /** Closes the shared channels. */
   close(): void {

@@ -51,7 +51,8 @@ export function soakMarkdown(
       `## Run ${r.run} (${r.server})`,
       "",
       `${l.calls} calls in ${l.seconds} s (${(l.calls / l.seconds).toFixed(1)}/s), ${l.errors} errors` +
-        (l.stoppedEarly ? ", **stopped early: the server died**" : "") + ".",
+        (l.stoppedEarly ? ", **stopped early: the server died**" : "") + "; " +
+        `${l.streamRetries} streams sent again after the server's GOAWAY dropped them from the client.`,
       "",
       `Errors by status: ${
         Object.entries(l.errorsByStatus).map(([c, n]) => `${c} ${n}`).join(", ") || "none"
