@@ -293,7 +293,6 @@ export function createArchitecture(
   }
 }
 
-/** Runs one training: load, split, train with progress, evaluate, save. Returns the metrics written. */
 /** Sets `model`'s weights to those of the model saved in `dir`; an error naming the first mismatch. */
 async function copyWeightsFrom(dir: string, model: tf.LayersModel): Promise<void> {
   const saved = await loadLayersModel(dir);
@@ -313,6 +312,7 @@ async function copyWeightsFrom(dir: string, model: tf.LayersModel): Promise<void
   }
 }
 
+/** Runs one training: load, split, train with progress, evaluate, save. Returns the metrics written. */
 export async function runTraining(options: TrainRunOptions): Promise<TrainMetrics> {
   const backend = await initBackend(options.backend);
   const loadStarted = performance.now();

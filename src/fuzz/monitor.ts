@@ -69,8 +69,9 @@ export function percentile(sorted: number[], p: number): number {
 
 /** The event-loop lag figures in a `/metrics` text, or undefined when it has none. */
 export function parseLoopLag(text: string): ServerLoopLag | undefined {
+  const lines = text.split("\n");
   const value = (series: string) => {
-    const line = text.split("\n").find((l) => l.startsWith(series + " "));
+    const line = lines.find((l) => l.startsWith(series + " "));
     return line === undefined ? undefined : Number(line.slice(series.length + 1));
   };
   const samples = value("nip_event_loop_lag_seconds_count");
@@ -135,13 +136,7 @@ export class Monitor {
     this.#probes.push(new Probe(address, intervalMs, (sample) => this.#record(sample)));
     if (control !== undefined) {
       this.#probes.push(
-        new Probe(control, intervalMs, (sample) => {
-          if (sample.code === 0) this.#controlLatencies.push(sample.ms);
-          else {this.#healthFailures.push({
-              code: codeName(sample.code),
-              details: `control: ${sample.details}`,
-            });}
-        }),
+        new Probe(control, intervalMs, (sample) => this.#recordControl(sample)),
       );
     }
     if (metricsUrl) this.#loops.push(this.#metricsLoop(metricsUrl));
@@ -176,6 +171,12 @@ export class Monitor {
     }
     this.#latencies.push(sample.ms);
     if (sample.ms > STALL_MS) this.#stalls.push({ ms: Math.round(sample.ms), inFlight: this.inFlight() });
+  }
+
+  /** One sample of the control sidecar; its failures count as health failures, named as the control's. */
+  #recordControl(sample: ProbeSample) {
+    if (sample.code === 0) this.#controlLatencies.push(sample.ms);
+    else this.#healthFailures.push({ code: codeName(sample.code), details: `control: ${sample.details}` });
   }
 
   async #metricsLoop(url: string) {

@@ -5,6 +5,7 @@
  * @module
  */
 import { RPCS } from "./cases.ts";
+import { STREAM_RETRIES } from "../server/client.ts";
 import type { FuzzResults } from "./runner.ts";
 
 function table(header: string[], rows: (string | number)[][]): string {
@@ -50,9 +51,9 @@ export function markdownReport(results: FuzzResults, command: string): string {
     "## Statuses per RPC",
     "",
     "Streams: the stream's own final status (each message's answer is judged separately). " +
-    `${results.rerunAfterGoaway} cases were run a second time because their connection dropped them at the ` +
+    `${results.rerunAfterGoaway} reruns (at most ${STREAM_RETRIES} per case) of cases their connection dropped at the ` +
     "sidecar's GOAWAY (UNAVAILABLE \"Connection dropped\", which gRPC clients retry; Deno's HTTP/2 client " +
-    "ends its open streams at a GOAWAY); the table counts the second run.",
+    "ends its open streams at a GOAWAY); the table counts the last run.",
     "",
     table(["RPC", ...statuses, "total", "p50 ms", "p99 ms"], rpcRows),
     "",

@@ -5,8 +5,7 @@
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
-import { DefenseClient } from "../server/client.ts";
+import { DefenseClient, droppedConnection, STREAM_RETRIES } from "../server/client.ts";
 import { type FuzzCase, generateCase, isStream, type Models, type Rpc, RPC_PATHS } from "./cases.ts";
 import type { ModelShape } from "./inputs.ts";
 import { Monitor, type MonitorReport, percentile, STALL_MS } from "./monitor.ts";
@@ -77,7 +76,7 @@ export interface FuzzResults {
   failures: CaseRecord[];
   monitor: MonitorReport;
   tensors?: { before: number; after: number };
-  /** Cases run a second time after their connection dropped them at a GOAWAY (see {@link droppedAtGoaway}). */
+  /** Reruns of cases whose connection dropped them at a GOAWAY (`droppedConnection` in `src/server/client.ts`). */
   rerunAfterGoaway: number;
 }
 
@@ -114,16 +113,6 @@ export async function describeTarget(
     context.upstream.audio = audio.upstream !== "";
   }
   return { models, context };
-}
-
-/**
- * Whether a call ended because its connection went away under it: the sidecar closes each connection after
- * its cap of calls with a GOAWAY, and Deno's HTTP/2 client (the fuzzer's) ends the streams it has open then,
- * UNAVAILABLE "Connection dropped", where other clients let them finish. gRPC clients retry UNAVAILABLE; the
- * fuzzer runs such a case once more, on the client's new connection, and counts it.
- */
-export function droppedAtGoaway(result: CallResult): boolean {
-  return result.code === grpc.status.UNAVAILABLE && result.details === "Connection dropped";
 }
 
 /** Runs one case on the right client. */
@@ -181,7 +170,10 @@ export async function runFuzz(target: FuzzTarget, options: FuzzOptions): Promise
       const c = generateCase(options.seed, next++, models);
       inFlight.add(c.id);
       let result = await runCase(c, clients, options.caseTimeoutMs);
-      if (droppedAtGoaway(result)) {
+      // The sidecar's GOAWAY (its calls-per-connection cap) ends the streams Deno's HTTP/2 client has open;
+      // gRPC clients retry that UNAVAILABLE, and so does the fuzzer, as often as the project's client does,
+      // counting each rerun.
+      for (let rerun = 0; rerun < STREAM_RETRIES && droppedConnection(result.code, result.details); rerun++) {
         rerunAfterGoaway++;
         result = await runCase(c, clients, options.caseTimeoutMs);
       }

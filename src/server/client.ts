@@ -25,6 +25,15 @@ export interface CallOptions {
 // deno-lint-ignore no-explicit-any
 type Message = any;
 
+/**
+ * Whether a call ended because its connection went away under it (grpc-js: `UNAVAILABLE` "Connection
+ * dropped"), as calls open on a grpc-js client under Deno do when the sidecar closes a connection after its
+ * cap of calls (`connection_cap.ts`): what {@link DefenseClient.stream} and the fuzzer send again.
+ */
+export function droppedConnection(code: grpc.status | "hang", details: string): boolean {
+  return code === grpc.status.UNAVAILABLE && details === "Connection dropped";
+}
+
 /** How often {@link DefenseClient.stream} sends again the requests a dropped connection left unanswered. */
 export const STREAM_RETRIES = 2;
 
@@ -108,8 +117,7 @@ export class DefenseClient {
         break;
       } catch (error) {
         const e = error as grpc.ServiceError;
-        const dropped = e.code === grpc.status.UNAVAILABLE && e.details === "Connection dropped";
-        if (!dropped || attempt === STREAM_RETRIES) throw error;
+        if (!droppedConnection(e.code, e.details) || attempt === STREAM_RETRIES) throw error;
         onRetry?.();
         pending = pending.filter((r) => !answered.has(r.id));
         if (pending.length === 0) break;
