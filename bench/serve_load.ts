@@ -1,6 +1,7 @@
 /**
  * `deno task bench:serve`: a load generator over loopback gRPC. Starts an OIP model server and the
- * sidecar (`src/server/main.ts`, batching on, then off) as child processes, and measures p50/p99 latency
+ * sidecar (`src/server/main.ts`: batching on, then off; then batching on with the model computing in the
+ * server's thread instead of its worker) as child processes, and measures p50/p99 latency
  * and throughput at concurrency 1, 16 and 64 for Defend, a bare prediction through the same server
  * (Predict), Classify against the OIP upstream, and the same upstream called directly (ModelInfer).
  * One 28x28 example per request. Writes a JSON report and prints a Markdown table.
@@ -182,10 +183,21 @@ for (const c of CONCURRENCY) {
   );
 }
 
+// The model computes in its worker (the default) but in the last mode, which measures what the worker costs.
 const MODES = [
-  { label: "on (delay 0)", env: { NIP_BATCHING: "on", NIP_MAX_QUEUE_DELAY_US: "0" } },
-  { label: "on (delay 2000 µs)", env: { NIP_BATCHING: "on", NIP_MAX_QUEUE_DELAY_US: "2000" } },
-  { label: "off", env: { NIP_BATCHING: "off", NIP_MAX_QUEUE_DELAY_US: "0" } },
+  {
+    label: "on (delay 0)",
+    env: { NIP_BATCHING: "on", NIP_MAX_QUEUE_DELAY_US: "0", NIP_COMPUTE_WORKER: "true" },
+  },
+  {
+    label: "on (delay 2000 µs)",
+    env: { NIP_BATCHING: "on", NIP_MAX_QUEUE_DELAY_US: "2000", NIP_COMPUTE_WORKER: "true" },
+  },
+  { label: "off", env: { NIP_BATCHING: "off", NIP_MAX_QUEUE_DELAY_US: "0", NIP_COMPUTE_WORKER: "true" } },
+  {
+    label: "on (delay 0), no compute worker",
+    env: { NIP_BATCHING: "on", NIP_MAX_QUEUE_DELAY_US: "0", NIP_COMPUTE_WORKER: "false" },
+  },
 ];
 for (const mode of MODES) {
   const batching = mode.label;

@@ -7,6 +7,18 @@ Deno.test("parseTrainArgs: --init names the model a warm restart starts from", (
   assert.equal(parseTrainArgs([]).init, undefined);
 });
 
+Deno.test("parseTrainArgs: --average-from is an epoch of the run; --schedule constant", () => {
+  const options = parseTrainArgs(["--epochs", "6", "--average-from", "3", "--schedule", "constant"]);
+  assert.equal(options.averageFrom, 3);
+  assert.equal(options.schedule, "constant");
+  assert.equal(parseTrainArgs([]).averageFrom, undefined);
+  assert.throws(
+    () => parseTrainArgs(["--epochs", "2", "--average-from", "3"]),
+    (e: Error) =>
+      e instanceof UsageError && /--average-from must be at most --epochs \(2\), got 3/.test(e.message),
+  );
+});
+
 Deno.test("train --init: starts from the saved weights (a tiny learning rate keeps their accuracy)", async () => {
   const out = await Deno.makeTempDir();
   try {

@@ -19,6 +19,8 @@ Deno.test("defaults: loopback bind, embedded model, profile under the model dir,
   assert.equal(c.profileDir, "models/fashion-lenet/profile");
   assert.equal(c.batching.enabled, true);
   assert.equal(c.upstream.kind, "none");
+  assert.equal(c.computeWorker, true);
+  assert.equal(c.maxCallsPerConnection, 50);
 });
 
 Deno.test("precedence is flags > env > file > defaults, per option", () => {
@@ -59,6 +61,8 @@ Deno.test("NIP_CONFIG names the file; booleans and JSON objects parse from env",
   assert.equal(c.logLevel, "debug");
   assert.equal(c.batching.enabled, false);
   assert.deepEqual(c.upstream.headers, { authorization: "Bearer x" });
+  assert.equal(loadConfig({ args: [], env: { NIP_COMPUTE_WORKER: "false" } }).computeWorker, false);
+  assert.equal(loadConfig({ args: ["--no-compute-worker"], env: {} }).computeWorker, false);
 });
 
 Deno.test("bad values fail naming the option and its source", () => {
@@ -72,6 +76,11 @@ Deno.test("bad values fail naming the option and its source", () => {
   );
   assert.throws(() => load(["--config", "x.json"], {}, "{not json"), /config file x.json/);
   assert.throws(() => load(["--bogus"]), /unknown flag --bogus/);
+  assert.throws(
+    () => load(["--max-calls-per-connection", "-1"]),
+    /maxCallsPerConnection \(flag --max-calls-per-connection\): expected a non-negative integer, got "-1"/,
+  );
+  assert.throws(() => load([], { NIP_COMPUTE_WORKER: "maybe" }), /computeWorker \(env NIP_COMPUTE_WORKER\)/);
   assert.throws(() => load(["--bind"]), /--bind needs a value/);
   assert.throws(() => load(["--bind", "nowhere"]), /bind: "nowhere" is not host:port/);
   assert.throws(() => load(["--upstream", "oip"]), /upstream.address/);

@@ -67,6 +67,43 @@ Deno.test("an augmentation returning its input trains exactly as none; the noise
   assert.equal(tf.memory().numTensors, before);
 });
 
+Deno.test("weight averaging: the model ends with the mean of the chosen epochs' weights, after a pass at rate 0", async () => {
+  const before = tf.memory().numTensors;
+  const model = createLeNet({ seed: 5 });
+  const atEpochEnd: Float32Array[][] = [];
+  try {
+    const summaries = await trainClassifier(model, train, {
+      epochs: 3,
+      batchSize: 32,
+      seed: 5,
+      learningRateForEpoch: () => 0.002,
+      averageFrom: 1,
+      onEpoch: (summary) => {
+        if (summary.averagedEpochs === undefined) atEpochEnd.push(weightsOf(model));
+      },
+    });
+    assert.equal(summaries.length, 4);
+    assert.deepEqual(summaries.map((s) => s.averagedEpochs), [undefined, undefined, undefined, 2]);
+    assert.equal(summaries[3].learningRate, 0);
+    // LeNet has no batch norm, so the pass at rate 0 leaves the mean as it is.
+    const final = weightsOf(model);
+    final.forEach((w, i) =>
+      w.forEach((v, j) => {
+        const mean = (atEpochEnd[1][i][j] + atEpochEnd[2][i][j]) / 2;
+        assert.ok(Math.abs(v - mean) < 1e-6, `weight ${i}[${j}]: ${v} vs mean ${mean}`);
+      })
+    );
+    assert.ok(
+      final[0].some((v, j) => v !== atEpochEnd[2][0][j]),
+      "the mean differs from the last epoch's weights",
+    );
+  } finally {
+    model.optimizer.dispose();
+    model.dispose();
+  }
+  assert.equal(tf.memory().numTensors, before);
+});
+
 Deno.test("Gaussian noise is seeded, unclipped, of mean 0 and standard deviation sigma", () => {
   const before = tf.memory().numTensors;
   const x = tf.fill([50, 28, 28, 1], 0.5) as tf.Tensor4D;

@@ -9,11 +9,12 @@ import * as grpc from "@grpc/grpc-js";
 import http2 from "node:http2";
 import { initBackend } from "../src/engine/backend.ts";
 import { defaultConfig } from "../src/server/config.ts";
-import { DefenseClient, float32Input } from "../src/server/client.ts";
+import { DefenseClient, droppedConnection, float32Input } from "../src/server/client.ts";
 import { trainDemoPipeline } from "../src/server/demo_pipeline.ts";
 import { ServingEngine } from "../src/server/engine.ts";
 import { createLogger } from "../src/server/log.ts";
 import { startSidecar } from "../src/server/server.ts";
+import { capCallsPerConnection } from "../src/server/connection_cap.ts";
 import { describeExit, spawnWatched } from "../src/fuzz/child.ts";
 import { RawClient } from "../src/fuzz/transport.ts";
 
@@ -133,4 +134,32 @@ Deno.test("clients that make 150 calls each and close their channels leave the s
   } finally {
     await child.stop();
   }
+});
+
+Deno.test("a grpc-js without the listeners the cap reaches is a startup error naming the way out; cap 0 needs none", async () => {
+  const unbound = new grpc.Server();
+  assert.throws(
+    () => capCallsPerConnection(unbound, 50),
+    /no bound HTTP\/2 listener found .*set --max-calls-per-connection 0/,
+  );
+  capCallsPerConnection(unbound, 0);
+  const changed = { http2Servers: undefined } as unknown as grpc.Server;
+  assert.throws(() => capCallsPerConnection(changed, 50), /grpc-js changed/);
+  await new Promise<void>((resolve) => unbound.tryShutdown(() => resolve()));
+});
+
+Deno.test("droppedConnection: the two ways a closed connection ends a call, and nothing the server answered", () => {
+  assert.ok(droppedConnection(grpc.status.UNAVAILABLE, "Connection dropped"));
+  assert.ok(droppedConnection(
+    grpc.status.INTERNAL,
+    "Received RST_STREAM with code 2 triggered by internal client error: write EPIPE",
+  ));
+  assert.ok(
+    !droppedConnection(grpc.status.UNAVAILABLE, "server is shutting down: the grace period ended first"),
+  );
+  assert.ok(
+    !droppedConnection(grpc.status.INTERNAL, "upstream oip://x/m answered NaN at scores[3] of example 0"),
+  );
+  assert.ok(!droppedConnection(grpc.status.INTERNAL, "Received RST_STREAM with code 2"));
+  assert.ok(!droppedConnection("hang", "Connection dropped"));
 });

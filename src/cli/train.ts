@@ -6,12 +6,14 @@
  * training batch gets Gaussian noise N(0, S^2) (not clipped, seeded): Cohen et al.'s noise-trained base
  * classifier for randomized smoothing; the test accuracy is then also measured on noisy test images.
  * `--init DIR` starts from a saved model's weights (same data, architecture and width) instead of a seeded
- * initialisation: a warm restart of the learning-rate schedule on a model trained before.
+ * initialisation: a warm restart of the learning-rate schedule on a model trained before. `--average-from N`
+ * keeps the mean of the weights at the ends of epochs N to the last (stochastic weight averaging), then
+ * re-estimates the batch-norm statistics with one pass at learning rate 0.
  *
  *   deno task train [--data fashion-mnist|mnist|cifar10|gtsrb] [--arch lenet|vgg|resnet20|resnet8]
  *     [--augment none|crop|crop-flip|crop-color] [--width 1] [--epochs 8] [--seed 1] [--backend wasm|cpu|tensorflow|webgpu]
- *     [--batch-size 64] [--lr 0.001] [--schedule halving|cosine] [--weight-decay 5e-4] [--limit N]
- *     [--noise-sigma S] [--init DIR] [--out DIR]
+ *     [--batch-size 64] [--lr 0.001] [--schedule halving|cosine|constant] [--weight-decay 5e-4] [--limit N]
+ *     [--noise-sigma S] [--init DIR] [--average-from N] [--out DIR]
  *     [--adversarial pgd:EPS[:STEPS] | fgsm-rs:EPS]   adversarial training (Madry et al. 2018 PGD, default 7
  *       steps; Wong et al. 2020 FGSM from a random start): the reference every sidecar defense is compared with
  *
@@ -92,6 +94,8 @@ export interface TrainRunOptions {
   noiseSigma?: number;
   /** A saved model whose weights the run starts from (a warm restart); a seeded initialisation when absent. */
   init?: string;
+  /** Epoch (1-based) from which the epoch-end weights are averaged into the saved model; none when absent. */
+  averageFrom?: number;
   out: string;
 }
 
@@ -108,6 +112,8 @@ export interface TrainMetrics {
   width: number;
   /** The model the weights started from (`--init`), when not a fresh initialisation. */
   init?: string;
+  /** The saved weights are the mean of those at the ends of epochs `averageFrom` (1-based) to the last. */
+  averageFrom?: number;
   testAccuracy: number;
   /** Gaussian noise of the training batches (0: none). */
   noiseSigma: number;
@@ -199,6 +205,7 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
     limit: { type: "string" },
     "noise-sigma": { type: "string" },
     init: { type: "string" },
+    "average-from": { type: "string" },
     out: { type: "string" },
   }, args);
   const data = values.data as string;
@@ -217,6 +224,13 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
   if (weightDecay !== undefined && !(weightDecay >= 0)) {
     throw new UsageError(`--weight-decay must be a number >= 0, got "${values["weight-decay"]}"`);
   }
+  const epochs = positiveInteger("epochs", values.epochs, 8);
+  const averageFrom = values["average-from"] === undefined
+    ? undefined
+    : positiveInteger("average-from", values["average-from"], 1);
+  if (averageFrom !== undefined && averageFrom > epochs) {
+    throw new UsageError(`--average-from must be at most --epochs (${epochs}), got ${averageFrom}`);
+  }
   return {
     data: data as TrainDataset,
     arch: arch as TrainArchitecture,
@@ -224,7 +238,7 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
     weightDecay,
     width: values.width === undefined ? undefined : positiveNumber("width", values.width, 1),
     adversarial: values.adversarial === undefined ? undefined : parseAdversarialTraining(values.adversarial),
-    epochs: positiveInteger("epochs", values.epochs, 8),
+    epochs,
     seed: positiveInteger("seed", values.seed, 1),
     backend: parseBackendName(values.backend as string),
     batchSize: positiveInteger("batch-size", values["batch-size"], 64),
@@ -235,6 +249,7 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
       ? undefined
       : positiveNumber("noise-sigma", values["noise-sigma"], 0),
     init: values.init,
+    averageFrom,
     out: values.out ?? defaultOutput(data as TrainDataset, arch as TrainArchitecture),
   };
 }
@@ -360,20 +375,27 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
       options.epochs,
     ),
     augment: trainingAugmentation(options, model),
+    averageFrom: options.averageFrom === undefined ? undefined : options.averageFrom - 1,
     onBatch: ({ epoch, batch, loss, accuracy }) => {
       if (batch === 0) {
-        bar.start(batches, 0, { epoch: epoch + 1, epochs: options.epochs, loss: "-", acc: "-" });
+        bar.start(batches, 0, {
+          epoch: epoch < options.epochs ? epoch + 1 : "average",
+          epochs: options.epochs,
+          loss: "-",
+          acc: "-",
+        });
       }
       bar.update(batch + 1, { loss: loss.toFixed(4), acc: accuracy.toFixed(4) });
     },
     onEpoch: (summary) => {
       bar.stop();
+      const what = summary.averagedEpochs === undefined
+        ? `epoch ${summary.epoch + 1}/${options.epochs}`
+        : `mean of the last ${summary.averagedEpochs} epochs' weights, batch-norm statistics re-estimated`;
       console.log(
-        `epoch ${summary.epoch + 1}/${options.epochs}: loss ${summary.loss.toFixed(4)}, acc ${
-          summary.accuracy.toFixed(4)
-        }, calibration acc ${summary.validationAccuracy?.toFixed(4)}, lr ${summary.learningRate}, ${
-          summary.seconds.toFixed(1)
-        } s`,
+        `${what}: loss ${summary.loss.toFixed(4)}, acc ${summary.accuracy.toFixed(4)}, calibration acc ${
+          summary.validationAccuracy?.toFixed(4)
+        }, lr ${summary.learningRate}, ${summary.seconds.toFixed(1)} s`,
       );
     },
   });
@@ -399,9 +421,12 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
     augment: options.augment,
     width: options.width ?? 1,
     ...(options.init === undefined ? {} : { init: options.init }),
+    ...(options.averageFrom === undefined ? {} : { averageFrom: options.averageFrom }),
     ...(options.adversarial === undefined ? {} : { adversarial: options.adversarial }),
-    imagesPerSecond:
-      Math.round(train.count * options.epochs / history.reduce((sum, e) => sum + e.seconds, 0) * 10) / 10,
+    imagesPerSecond: Math.round(
+      train.count * options.epochs /
+        history.slice(0, options.epochs).reduce((sum, e) => sum + e.seconds, 0) * 10,
+    ) / 10,
     testAccuracy,
     noiseSigma: options.noiseSigma ?? 0,
     ...(noisyTestAccuracy === undefined ? {} : { noisyTestAccuracy }),

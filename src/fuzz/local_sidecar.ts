@@ -6,14 +6,15 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
 import { audioFrontEnd } from "../../audio/baselines/index.ts";
-import { loadPipeline } from "../pipeline.ts";
+import { loadLayersModel } from "../engine/model_io.ts";
+import { loadPipeline, type PipelineOptions } from "../pipeline.ts";
 import { createSpeakerFrontEnd } from "../server/audio.ts";
 import { defaultConfig, type SidecarConfig } from "../server/config.ts";
-import { ServingEngine } from "../server/engine.ts";
+import { type Engine, ServingEngine } from "../server/engine.ts";
 import { createLogger } from "../server/log.ts";
-import { startSidecar } from "../server/server.ts";
+import { startSidecar, tensorMemory } from "../server/server.ts";
+import { WorkerEngine } from "../server/worker_engine.ts";
 import { OipUpstream } from "../upstream/oip_client.ts";
 import { startOipServer } from "../upstream/oip_server.ts";
 
@@ -23,7 +24,7 @@ export interface LocalSidecar {
   metricsUrl: string;
   /** The upstream's address (image: an OIP server of the same model), or undefined without one. */
   upstreamAddress?: string;
-  /** Tensors alive in this process now. */
+  /** Tensors alive in this process now, its compute worker's included. */
   tensors(): number;
   /** Shuts the sidecar and its upstream down. */
   close(): Promise<void>;
@@ -38,33 +39,47 @@ function baseConfig(): SidecarConfig {
   return config;
 }
 
+/** Where the sidecar's model computes: its own worker (the product's default) or the server's thread. */
+export interface LocalSidecarOptions {
+  computeWorker?: boolean;
+}
+
+async function engineOf(options: PipelineOptions, computeWorker: boolean): Promise<Engine> {
+  if (computeWorker) return await WorkerEngine.start(options);
+  const pipeline = await loadPipeline(options);
+  return new ServingEngine(pipeline, pipeline.modality === "audio" ? audioFrontEnd : undefined);
+}
+
 /** Loads the embedded model of `modality` and starts its sidecar on free loopback ports. */
-export async function startLocalSidecar(modality: "image" | "audio"): Promise<LocalSidecar> {
+export async function startLocalSidecar(
+  modality: "image" | "audio",
+  { computeWorker = true }: LocalSidecarOptions = {},
+): Promise<LocalSidecar> {
   // Errors only: the fuzzer provokes thousands of rejections, each logged at info.
   const logger = createLogger("error", () => {});
   const config = baseConfig();
   if (modality === "audio") {
-    const speaker = await loadPipeline({ modelDir: "models/fsdd-speaker", defenses: ["nip"] });
+    const engine = await engineOf({ modelDir: "models/fsdd-speaker", defenses: ["nip"] }, computeWorker);
     const wav = createSpeakerFrontEnd({
       maxSeconds: config.audio.maxSeconds,
       maxBytes: config.maxMessageBytes,
     });
-    const sidecar = await startSidecar({
-      config,
-      engines: [new ServingEngine(speaker, audioFrontEnd)],
-      logger,
-      wav,
-    });
+    const sidecar = await startSidecar({ config, engines: [engine], logger, wav });
     return {
       address: `127.0.0.1:${sidecar.port}`,
       metricsUrl: `http://127.0.0.1:${sidecar.metricsPort}/metrics`,
-      tensors: () => tf.memory().numTensors,
-      close: () => sidecar.shutdown(),
+      tensors: () => tensorMemory([engine]).numTensors,
+      close: async () => {
+        await sidecar.shutdown();
+        engine.dispose();
+      },
     };
   }
-  const pipeline = await loadPipeline({ modelDir: "models/fashion-lenet", defenses: "auto" });
-  const engine = new ServingEngine(pipeline);
-  const oip = await startOipServer({ model: pipeline.split.model, modelName: engine.name });
+  const modelDir = "models/fashion-lenet";
+  const engine = await engineOf({ modelDir, defenses: "auto" }, computeWorker);
+  // The upstream model server answers from this process's thread, as a stand-in for a separate server.
+  const upstreamModel = await loadLayersModel(modelDir);
+  const oip = await startOipServer({ model: upstreamModel, modelName: engine.name });
   const upstream = new OipUpstream({
     address: oip.address,
     model: engine.name,
@@ -77,11 +92,13 @@ export async function startLocalSidecar(modality: "image" | "audio"): Promise<Lo
     address: `127.0.0.1:${sidecar.port}`,
     metricsUrl: `http://127.0.0.1:${sidecar.metricsPort}/metrics`,
     upstreamAddress: oip.address,
-    tensors: () => tf.memory().numTensors,
+    tensors: () => tensorMemory([engine]).numTensors,
     close: async () => {
       await sidecar.shutdown();
       upstream.close();
       await oip.close();
+      upstreamModel.dispose();
+      engine.dispose();
     },
   };
 }

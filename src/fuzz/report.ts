@@ -52,8 +52,9 @@ export function markdownReport(results: FuzzResults, command: string): string {
     "",
     "Streams: the stream's own final status (each message's answer is judged separately). " +
     `${results.rerunAfterGoaway} reruns (at most ${STREAM_RETRIES} per case) of cases their connection dropped at the ` +
-    "sidecar's GOAWAY (UNAVAILABLE \"Connection dropped\", which gRPC clients retry; Deno's HTTP/2 client " +
-    "ends its open streams at a GOAWAY); the table counts the last run.",
+    "sidecar's GOAWAY (UNAVAILABLE \"Connection dropped\": Deno's HTTP/2 client ends its open streams at a " +
+    'GOAWAY; or INTERNAL "write EPIPE": a call written before the client read the GOAWAY, onto the ' +
+    "connection HTTP/2 then closed; gRPC clients retry both); the table counts the last run.",
     "",
     table(["RPC", ...statuses, "total", "p50 ms", "p99 ms"], rpcRows),
     "",

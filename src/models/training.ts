@@ -33,6 +33,11 @@ export interface EpochSummary {
   learningRate?: number;
   /** Accuracy on the validation dataset, when one was given. */
   validationAccuracy?: number;
+  /**
+   * Set on the pass after the epochs of a weight-averaging run: how many epochs' weights the model now holds
+   * the mean of (that pass trains at learning rate 0, to re-estimate the batch-norm statistics).
+   */
+  averagedEpochs?: number;
 }
 
 /** Options for {@link trainClassifier}. */
@@ -53,6 +58,12 @@ export interface TrainOptions {
    * not dispose `x`.
    */
   augment?: (x: tf.Tensor4D, batchSeed: number, labels: tf.Tensor2D) => tf.Tensor4D | Promise<tf.Tensor4D>;
+  /**
+   * Stochastic weight averaging (Izmailov et al. 2018): from this epoch (0-based) on, the weights at each
+   * epoch's end are averaged; after the last epoch the model takes the mean, and one more pass over `train`
+   * at learning rate 0 re-estimates the batch-norm statistics for it (reported as a summary of its own).
+   */
+  averageFrom?: number;
   onBatch?: (progress: BatchProgress) => void;
   onEpoch?: (summary: EpochSummary) => void;
 }
@@ -131,10 +142,74 @@ export const LEARNING_RATE_SCHEDULES = {
     describe: (base: number, epochs: number) =>
       `Adam ${base} with cosine decay over ${epochs} epochs (per epoch)`,
   },
+  constant: {
+    create: (base: number) => () => base,
+    describe: (base: number, epochs: number) => `Adam ${base} for all ${epochs} epochs`,
+  },
 } as const;
 
 /** One of {@link LEARNING_RATE_SCHEDULES}' names. */
 export type LearningRateSchedule = keyof typeof LEARNING_RATE_SCHEDULES;
+
+/** Running mean of a model's weights (batch-norm statistics included), on plain arrays. */
+class WeightAverage {
+  #sums?: Float64Array[];
+  count = 0;
+
+  add(model: tf.LayersModel): void {
+    const weights = model.getWeights().map((w) => w.dataSync());
+    this.#sums ??= weights.map((w) => new Float64Array(w.length));
+    weights.forEach((w, i) => w.forEach((v, j) => this.#sums![i][j] += v));
+    this.count++;
+  }
+
+  /** Sets the mean on the model. */
+  apply(model: tf.LayersModel): void {
+    const shapes = model.getWeights().map((w) => w.shape);
+    const means = this.#sums!.map((sum, i) =>
+      tf.tensor(Float32Array.from(sum, (v) => v / this.count), shapes[i])
+    );
+    model.setWeights(means);
+    tf.dispose(means);
+  }
+}
+
+/** One pass over `train` in a seeded order; the mean loss and accuracy over its batches. */
+async function trainEpoch(
+  model: tf.LayersModel,
+  train: Dataset,
+  options: TrainOptions,
+  epoch: number,
+  batchSeeds: () => number,
+): Promise<{ loss: number; accuracy: number }> {
+  const batchSize = options.batchSize ?? 64;
+  const batches = Math.ceil(train.count / batchSize);
+  const order = seededShuffle(
+    Int32Array.from({ length: train.count }, (_, i) => i),
+    (options.seed ?? 1) + epoch,
+  );
+  let lossSum = 0;
+  let correctSum = 0;
+  for (let batch = 0; batch < batches; batch++) {
+    const indices = order.subarray(batch * batchSize, Math.min(train.count, (batch + 1) * batchSize));
+    const { x, y } = gatherBatch(train, indices);
+    let input = x;
+    let result: number | number[];
+    try {
+      if (options.augment) input = await options.augment(x, Math.floor(batchSeeds() * 2 ** 31), y);
+      result = await model.trainOnBatch(input, y);
+    } finally {
+      if (input !== x) input.dispose();
+      x.dispose();
+      y.dispose();
+    }
+    const [loss, accuracy] = Array.isArray(result) ? result : [result, Number.NaN];
+    lossSum += loss * indices.length;
+    correctSum += accuracy * indices.length;
+    options.onBatch?.({ epoch, batch, batches, loss, accuracy });
+  }
+  return { loss: lossSum / train.count, accuracy: correctSum / train.count };
+}
 
 /** Trains `model` on `train` for `options.epochs` epochs; returns the per-epoch summaries. */
 export async function trainClassifier(
@@ -142,46 +217,34 @@ export async function trainClassifier(
   train: Dataset,
   options: TrainOptions,
 ): Promise<EpochSummary[]> {
-  const batchSize = options.batchSize ?? 64;
-  const seed = options.seed ?? 1;
-  const batches = Math.ceil(train.count / batchSize);
-  const batchSeeds = mulberry32(seed ^ 0x0a06_5eed);
+  const batchSeeds = mulberry32((options.seed ?? 1) ^ 0x0a06_5eed);
+  const average = options.averageFrom === undefined ? undefined : new WeightAverage();
   const summaries: EpochSummary[] = [];
+  const summarise = async (epoch: number, started: number, learningRate: number | undefined) => {
+    const { loss, accuracy } = await trainEpoch(model, train, options, epoch, batchSeeds);
+    const summary: EpochSummary = { epoch, loss, accuracy, seconds: (performance.now() - started) / 1000 };
+    if (learningRate !== undefined) summary.learningRate = learningRate;
+    return summary;
+  };
+  const finish = async (summary: EpochSummary) => {
+    if (options.validation) summary.validationAccuracy = await evaluateAccuracy(model, options.validation);
+    summaries.push(summary);
+    options.onEpoch?.(summary);
+  };
   for (let epoch = 0; epoch < options.epochs; epoch++) {
     const started = performance.now();
     const learningRate = options.learningRateForEpoch?.(epoch);
     if (learningRate !== undefined) setLearningRate(model, learningRate);
-    const order = seededShuffle(Int32Array.from({ length: train.count }, (_, i) => i), seed + epoch);
-    let lossSum = 0;
-    let correctSum = 0;
-    for (let batch = 0; batch < batches; batch++) {
-      const indices = order.subarray(batch * batchSize, Math.min(train.count, (batch + 1) * batchSize));
-      const { x, y } = gatherBatch(train, indices);
-      let input = x;
-      let result: number | number[];
-      try {
-        if (options.augment) input = await options.augment(x, Math.floor(batchSeeds() * 2 ** 31), y);
-        result = await model.trainOnBatch(input, y);
-      } finally {
-        if (input !== x) input.dispose();
-        x.dispose();
-        y.dispose();
-      }
-      const [loss, accuracy] = Array.isArray(result) ? result : [result, Number.NaN];
-      lossSum += loss * indices.length;
-      correctSum += accuracy * indices.length;
-      options.onBatch?.({ epoch, batch, batches, loss, accuracy });
-    }
-    const summary: EpochSummary = {
-      epoch,
-      loss: lossSum / train.count,
-      accuracy: correctSum / train.count,
-      seconds: (performance.now() - started) / 1000,
-    };
-    if (learningRate !== undefined) summary.learningRate = learningRate;
-    if (options.validation) summary.validationAccuracy = await evaluateAccuracy(model, options.validation);
-    summaries.push(summary);
-    options.onEpoch?.(summary);
+    const summary = await summarise(epoch, started, learningRate);
+    if (average && epoch >= options.averageFrom!) average.add(model);
+    await finish(summary);
+  }
+  if (average && average.count > 0) {
+    const started = performance.now();
+    average.apply(model);
+    setLearningRate(model, 0);
+    const summary = await summarise(options.epochs, started, 0);
+    await finish({ ...summary, averagedEpochs: average.count });
   }
   return summaries;
 }

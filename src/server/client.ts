@@ -26,12 +26,16 @@ export interface CallOptions {
 type Message = any;
 
 /**
- * Whether a call ended because its connection went away under it (grpc-js: `UNAVAILABLE` "Connection
- * dropped"), as calls open on a grpc-js client under Deno do when the sidecar closes a connection after its
- * cap of calls (`connection_cap.ts`): what {@link DefenseClient.stream} and the fuzzer send again.
+ * Whether a call ended because its connection went away under it, as calls on a grpc-js client under Deno
+ * do when the sidecar closes a connection after its cap of calls (`connection_cap.ts`): what
+ * {@link DefenseClient.stream} and the fuzzer send again. Two forms: a call open when the GOAWAY came
+ * (`UNAVAILABLE` "Connection dropped"), and one the client wrote before it read the GOAWAY, after the server
+ * had ended every call it knew of and HTTP/2 had closed the idle connection (`INTERNAL` "... internal client
+ * error: write EPIPE"; the server never saw the call).
  */
 export function droppedConnection(code: grpc.status | "hang", details: string): boolean {
-  return code === grpc.status.UNAVAILABLE && details === "Connection dropped";
+  return (code === grpc.status.UNAVAILABLE && details === "Connection dropped") ||
+    (code === grpc.status.INTERNAL && /internal client error: write EPIPE$/.test(details));
 }
 
 /** How often {@link DefenseClient.stream} sends again the requests a dropped connection left unanswered. */

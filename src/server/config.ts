@@ -65,6 +65,11 @@ export interface SidecarConfig {
    * replaced and the request refused), `maxQueue` inputs waiting.
    */
   decode: { workers: number; budgetMs: number; maxQueue: number };
+  /**
+   * Models compute in a worker thread of their own (`worker_engine.ts`), so that no call's compute holds the
+   * event loop (health checks, other calls); off: in the server's thread, in slices between which it yields.
+   */
+  computeWorker: boolean;
   /** Grace period for in-flight calls on shutdown before they are cancelled. */
   shutdownGraceMs: number;
   batching: { enabled: boolean; maxBatchSize: number; maxQueueDelayMicros: number; maxQueueSize: number };
@@ -125,6 +130,7 @@ export function defaultConfig(): SidecarConfig {
     maxExamplesPerRequest: 256,
     maxImagePixels: 4096 * 4096,
     decode: { workers: DEFAULT_DECODE_WORKERS, budgetMs: 5000, maxQueue: 256 },
+    computeWorker: true,
     shutdownGraceMs: 10_000,
     batching: { enabled: true, maxBatchSize: 32, maxQueueDelayMicros: 0, maxQueueSize: 1024 },
     upstream: {
@@ -273,6 +279,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: "NIP_DECODE_QUEUE_SIZE",
     kind: int,
     help: "inputs waiting for a decode worker",
+  },
+  {
+    path: "computeWorker",
+    flag: "compute-worker",
+    env: "NIP_COMPUTE_WORKER",
+    kind: bool,
+    help: "models compute in a worker thread, off the event loop",
   },
   {
     path: "shutdownGraceMs",
@@ -620,7 +633,6 @@ export function validateConfig(c: SidecarConfig): void {
   if (c.batching.maxQueueSize < 1) throw new ConfigError("batching.maxQueueSize must be >= 1");
   if (c.maxExamplesPerRequest < 1) throw new ConfigError("maxExamplesPerRequest must be >= 1");
   if (c.maxMessageBytes < 1024) throw new ConfigError("maxMessageBytes must be >= 1024");
-  if (c.maxCallsPerConnection < 0) throw new ConfigError("maxCallsPerConnection must be >= 0 (0: never)");
   if (c.decode.workers < 1) throw new ConfigError("decode.workers must be >= 1");
   if (c.decode.budgetMs < 1) throw new ConfigError("decode.budgetMs must be >= 1");
   if (c.decode.maxQueue < 1) throw new ConfigError("decode.maxQueue must be >= 1");

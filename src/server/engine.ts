@@ -98,6 +98,55 @@ export interface ModelDescription {
   certifier: StageDescription;
 }
 
+/** Live tfjs memory of one thread. */
+export interface TensorMemory {
+  numTensors: number;
+  numBytes: number;
+}
+
+/**
+ * What the service needs of a served model: a {@link ServingEngine} computing on the server's thread, or a
+ * `WorkerEngine` (`worker_engine.ts`) proxying one in a worker, so that compute never holds the event loop.
+ */
+export interface Engine {
+  readonly name: string;
+  readonly inputShape: [number, number, number];
+  readonly inputRange: [number, number];
+  readonly numClasses: number;
+  /** The certifier's settings (sigma, denoiser, n0, n, alpha), as numbers and text. */
+  readonly certifierSettings: StageSettings;
+  /** Whether a stage of the pipeline answers for the model (smoothing). */
+  readonly answers: boolean;
+  /** The detectors of the pipeline's detection stage; empty without one. */
+  readonly detectors: string[];
+  /** The deployment's policy and alpha. */
+  readonly policy: { policy: Policy; alpha: number };
+  /** Whether a stage acts on raw signals, so each example must come with its signal (a WAV). */
+  readonly needsSignals: boolean;
+  /** Floats per example. */
+  readonly exampleSize: number;
+  /** Bare prediction of `n` examples (row-major inputs). */
+  predict(rows: Float32Array, n: number): Promise<PredictBatch>;
+  /** The defense pipeline on `n` examples (see {@link ServingEngine.defend}). */
+  defend(
+    rows: Float32Array,
+    n: number,
+    verdictAfter?: boolean,
+    signals?: Float32Array[],
+    transforms?: boolean,
+  ): Promise<DefendBatch>;
+  /** Randomized smoothing's certificates for `n` examples. */
+  certify(rows: Float32Array, n: number, request: CertifyRequest): Promise<Certificate[]>;
+  /** Readies the kernels so the first real call is not slowed by their set-up. */
+  warmUp(): Promise<void>;
+  /** What `Describe` reports. */
+  describe(): ModelDescription;
+  /** Frees what the engine holds. */
+  dispose(): void;
+  /** The tensors of an engine with its own tfjs (in a worker); absent: it shares this thread's. */
+  ownTensors?(): TensorMemory;
+}
+
 function describeStage(stage: DefenseStage): StageDescription {
   return {
     name: stage.name,
@@ -168,7 +217,7 @@ function joinDefendBatches(parts: DefendBatch[]): DefendBatch {
 }
 
 /** A model the server can defend and predict with. */
-export class ServingEngine {
+export class ServingEngine implements Engine {
   readonly name: string;
   readonly inputShape: [number, number, number];
   readonly inputRange: [number, number];

@@ -7,6 +7,7 @@ import { status } from "@grpc/grpc-js";
 import { BatcherClosedError, QueueFullError } from "./batcher.ts";
 import { ImageDecodeError, ImageTooLargeError } from "../image/codec.ts";
 import { UpstreamError } from "../upstream/types.ts";
+import { ComputeWorkerError } from "./worker_engine.ts";
 
 /** An error that carries the gRPC status to answer with. */
 export class StatusError extends Error {
@@ -38,6 +39,7 @@ export function toStatus(error: unknown): { code: status; message: string } {
   }
   if (error instanceof ImageTooLargeError) return { code: status.RESOURCE_EXHAUSTED, message: error.message };
   if (error instanceof ImageDecodeError) return { code: status.INVALID_ARGUMENT, message: error.message };
+  if (error instanceof ComputeWorkerError) return { code: status.UNAVAILABLE, message: error.message };
   return { code: status.INTERNAL, message: `internal error: ${(error as Error)?.message ?? String(error)}` };
 }
 

@@ -16,7 +16,7 @@ import { addTolerantly, checkMetadata, tolerantDefinition, UndecodableMessage } 
 import type { AudioFrontEnd } from "./audio.ts";
 import { CallLedger } from "./calls.ts";
 import type { SidecarConfig } from "./config.ts";
-import type { ServingEngine } from "./engine.ts";
+import type { Engine, TensorMemory } from "./engine.ts";
 import { statusName, toStatus } from "./errors.ts";
 import { createLogger, type Logger, redactingLogger } from "./log.ts";
 import { capCallsPerConnection } from "./connection_cap.ts";
@@ -39,7 +39,7 @@ export function loadNipPackageDefinition(): protoLoader.PackageDefinition {
 export interface SidecarOptions {
   config: SidecarConfig;
   /** Served models; the first is the default. */
-  engines: ServingEngine[];
+  engines: Engine[];
   /** Where `Classify` forwards; one with the "wav" payload receives the defended WAV (needs `wav`). */
   upstream?: Upstream;
   logger?: Logger;
@@ -93,6 +93,19 @@ async function settlesBy(promise: Promise<unknown>, until: number): Promise<bool
   }
 }
 
+/** This thread's tfjs memory plus that of every engine computing in its own worker. */
+export function tensorMemory(engines: readonly Engine[]): TensorMemory {
+  // The engine's own counts, which tf.memory() returns too: tf.memory() would also start a backend, and a
+  // server whose models all compute in workers has none in its own thread (wasm's start is asynchronous).
+  let { numTensors, numBytes } = tf.engine().state;
+  for (const engine of engines) {
+    const own = engine.ownTensors?.();
+    numTensors += own?.numTensors ?? 0;
+    numBytes += own?.numBytes ?? 0;
+  }
+  return { numTensors, numBytes };
+}
+
 /** Starts the sidecar and resolves once it listens. */
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const { config } = options;
@@ -126,13 +139,13 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   metrics.addGauge("nip_open_streams", "DefendStream and ClassifyStream calls open.", () => streams.size);
   metrics.addGauge(
     "nip_tensors",
-    "tfjs tensors allocated (tf.memory().numTensors).",
-    () => tf.memory().numTensors,
+    "tfjs tensors allocated, in the server's thread and its compute workers.",
+    () => tensorMemory(options.engines).numTensors,
   );
   metrics.addGauge(
     "nip_tensor_bytes",
-    "Bytes held by tfjs tensors (tf.memory().numBytes).",
-    () => tf.memory().numBytes,
+    "Bytes held by tfjs tensors, in the server's thread and its compute workers.",
+    () => tensorMemory(options.engines).numBytes,
   );
   const loopLag = new LoopLagSampler((seconds) => metrics.loopLag.observe(seconds));
   metrics.addGauge(

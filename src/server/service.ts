@@ -15,7 +15,7 @@ import { checkAnswers } from "../upstream/answers.ts";
 import { batchDeadline, expired } from "./batch_deadline.ts";
 import { type BatchInfo, DynamicBatcher } from "./batcher.ts";
 import type { SidecarConfig } from "./config.ts";
-import type { BatchDetection, DefendBatch, PredictBatch, ServingEngine } from "./engine.ts";
+import type { BatchDetection, DefendBatch, Engine, PredictBatch } from "./engine.ts";
 import {
   decide,
   type Decision,
@@ -95,7 +95,7 @@ const OUTPUT_FORMATS = [
 ];
 
 interface ModelSlot {
-  engine: ServingEngine;
+  engine: Engine;
   defend: DynamicBatcher<DefendItem, DefendBatch>;
   predict: DynamicBatcher<DecodedInput, PredictBatch>;
   /**
@@ -203,7 +203,7 @@ export class DefenseServiceCore {
    * features. An upstream with the "wav" payload (`audioPayload: "wav"`) needs it.
    */
   constructor(
-    engines: ServingEngine[],
+    engines: Engine[],
     config: SidecarConfig,
     metrics: SidecarMetrics,
     upstream?: Upstream,
