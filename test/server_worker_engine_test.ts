@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import * as tf from "@tensorflow/tfjs";
+import { Buffer } from "node:buffer";
 import { loadPipeline, type PipelineOptions } from "../src/pipeline.ts";
 import { DefenseClient, float32Input } from "../src/server/client.ts";
 import { defaultConfig } from "../src/server/config.ts";
@@ -95,6 +96,47 @@ Deno.test("a sidecar over a WorkerEngine answers Defend over gRPC and exports th
     const metrics = await (await fetch(`http://127.0.0.1:${sidecar.metricsPort}/metrics`)).text();
     const exported = Number(/^nip_tensors (\d+)$/m.exec(metrics)?.[1]);
     assert.equal(exported, tf.engine().state.numTensors + engine.ownTensors().numTensors);
+  } finally {
+    client.close();
+    await sidecar.shutdown();
+    engine.dispose();
+  }
+});
+
+/** The health status byte of `grpc.health.v1.HealthCheckResponse` (1 SERVING, 2 NOT_SERVING). */
+function healthStatus(client: DefenseClient): Promise<number> {
+  return new Promise((resolve, reject) =>
+    client.raw.makeUnaryRequest(
+      "/grpc.health.v1.Health/Check",
+      (x: Uint8Array) => Buffer.from(x),
+      (x: Buffer) => x,
+      new Uint8Array(0),
+      (error, answer) => error ? reject(error) : resolve(answer![1]),
+    )
+  );
+}
+
+Deno.test("a compute worker that dies fails its call and later ones UNAVAILABLE, and health turns NOT_SERVING", async () => {
+  const failing = new URL("./fixtures/failing_compute_worker.ts", import.meta.url).href;
+  const engine = await WorkerEngine.start(OPTIONS, failing);
+  const config = defaultConfig();
+  config.bind = "127.0.0.1:0";
+  config.metricsBind = "";
+  const sidecar = await startSidecar({ config, engines: [engine], logger: createLogger("error", () => {}) });
+  const client = new DefenseClient(`127.0.0.1:${sidecar.port}`);
+  try {
+    assert.equal(await healthStatus(client), 1);
+    const input = (n: number) => float32Input(rows(n, 784), [n, 28, 28, 1]);
+    assert.equal((await client.predict({ input: input(2) })).predictions.length, 2);
+    for (const n of [13, 2]) {
+      await assert.rejects(client.predict({ input: input(n) }), (e: grpc.ServiceError) => {
+        assert.equal(e.code, grpc.status.UNAVAILABLE);
+        assert.match(e.details, /compute worker of model fashion-lenet failed: .*fault outside any call/);
+        return true;
+      });
+    }
+    await engine.failure;
+    assert.equal(await healthStatus(client), 2);
   } finally {
     client.close();
     await sidecar.shutdown();

@@ -145,6 +145,8 @@ export interface Engine {
   dispose(): void;
   /** The tensors of an engine with its own tfjs (in a worker); absent: it shares this thread's. */
   ownTensors?(): TensorMemory;
+  /** Settles when the engine can no longer compute (its worker died); absent: it cannot fail so. */
+  readonly failure?: Promise<Error>;
 }
 
 function describeStage(stage: DefenseStage): StageDescription {

@@ -192,6 +192,14 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     ClassifyStream: stream("ClassifyStream", (r, d) => core.classify(r, d)),
   });
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
+  // A model that can no longer compute makes the whole sidecar unhealthy, so that its orchestrator restarts it.
+  for (const engine of options.engines) {
+    void engine.failure?.then((error) => {
+      log.error("model cannot compute; reporting NOT_SERVING", { model: engine.name, error: error.message });
+      health.setStatus("", "NOT_SERVING");
+      health.setStatus(SERVICE_NAME, "NOT_SERVING");
+    });
+  }
   addTolerantly(server, (target) => health.addToServer(target as grpc.Server));
   new ReflectionService(packageDefinition).addToServer(server);
 

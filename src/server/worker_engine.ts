@@ -76,6 +76,9 @@ export class WorkerEngine implements Engine {
   #nextId = 0;
   #memory: TensorMemory;
   #stopped?: ComputeWorkerError;
+  #failed!: (error: ComputeWorkerError) => void;
+  /** Settles when the worker died (not when disposed): the server then reports itself NOT_SERVING. */
+  readonly failure: Promise<Error> = new Promise((resolve) => this.#failed = resolve);
 
   private constructor(worker: Worker, info: EngineInfo, memory: TensorMemory) {
     this.#worker = worker;
@@ -84,16 +87,20 @@ export class WorkerEngine implements Engine {
     worker.onmessage = (event: MessageEvent<ComputeReply>) => this.#reply(event.data);
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();
-      this.#stop(new ComputeWorkerError(`compute worker of model ${info.name} failed: ${event.message}`));
+      worker.terminate();
+      const error = new ComputeWorkerError(`compute worker of model ${info.name} failed: ${event.message}`);
+      this.#stop(error);
+      this.#failed(error);
     };
   }
 
   /**
    * Starts a worker that loads the pipeline as `loadPipeline(options)` would and warms it up; rejects with
    * the loader's error (its message, e.g. a missing model or a profile of another model) when it fails.
+   * `workerUrl`: the worker's module (tests give one that wraps `compute_worker.ts`).
    */
-  static start(options: PipelineOptions): Promise<WorkerEngine> {
-    const worker = new Worker(WORKER_URL, { type: "module" });
+  static start(options: PipelineOptions, workerUrl = WORKER_URL): Promise<WorkerEngine> {
+    const worker = new Worker(workerUrl, { type: "module" });
     return new Promise((resolve, reject) => {
       worker.onmessage = (event: MessageEvent<ComputeReply>) => {
         const reply = event.data;
