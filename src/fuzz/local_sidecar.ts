@@ -6,15 +6,12 @@
  *
  * @module
  */
-import { audioFrontEnd } from "../../audio/baselines/index.ts";
 import { loadLayersModel } from "../engine/model_io.ts";
-import { loadPipeline, type PipelineOptions } from "../pipeline.ts";
 import { createSpeakerFrontEnd } from "../server/audio.ts";
 import { defaultConfig, type SidecarConfig } from "../server/config.ts";
-import { type Engine, ServingEngine } from "../server/engine.ts";
+import { loadEngine } from "../server/load_engine.ts";
 import { createLogger } from "../server/log.ts";
 import { startSidecar, tensorMemory } from "../server/server.ts";
-import { WorkerEngine } from "../server/worker_engine.ts";
 import { OipUpstream } from "../upstream/oip_client.ts";
 import { startOipServer } from "../upstream/oip_server.ts";
 
@@ -44,12 +41,6 @@ export interface LocalSidecarOptions {
   computeWorker?: boolean;
 }
 
-async function engineOf(options: PipelineOptions, computeWorker: boolean): Promise<Engine> {
-  if (computeWorker) return await WorkerEngine.start(options);
-  const pipeline = await loadPipeline(options);
-  return new ServingEngine(pipeline, pipeline.modality === "audio" ? audioFrontEnd : undefined);
-}
-
 /** Loads the embedded model of `modality` and starts its sidecar on free loopback ports. */
 export async function startLocalSidecar(
   modality: "image" | "audio",
@@ -59,7 +50,7 @@ export async function startLocalSidecar(
   const logger = createLogger("error", () => {});
   const config = baseConfig();
   if (modality === "audio") {
-    const engine = await engineOf({ modelDir: "models/fsdd-speaker", defenses: ["nip"] }, computeWorker);
+    const engine = await loadEngine({ modelDir: "models/fsdd-speaker", defenses: ["nip"] }, computeWorker);
     const wav = createSpeakerFrontEnd({
       maxSeconds: config.audio.maxSeconds,
       maxBytes: config.maxMessageBytes,
@@ -76,7 +67,7 @@ export async function startLocalSidecar(
     };
   }
   const modelDir = "models/fashion-lenet";
-  const engine = await engineOf({ modelDir, defenses: "auto" }, computeWorker);
+  const engine = await loadEngine({ modelDir, defenses: "auto" }, computeWorker);
   // The upstream model server answers from this process's thread, as a stand-in for a separate server.
   const upstreamModel = await loadLayersModel(modelDir);
   const oip = await startOipServer({ model: upstreamModel, modelName: engine.name });

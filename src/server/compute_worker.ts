@@ -7,9 +7,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { audioFrontEnd } from "../../audio/baselines/index.ts";
 import { loadPipeline } from "../pipeline.ts";
-import { ServingEngine } from "./engine.ts";
+import type { ServingEngine } from "./engine.ts";
+import { servingEngineOf } from "./load_engine.ts";
 import type { ComputeCall, ComputeReply, EngineInfo, WorkerInit } from "./worker_engine.ts";
 
 /** The worker global as used here (the project's compiler options type `self` as a window). */
@@ -39,8 +39,7 @@ async function answer(engine: ServingEngine, call: ComputeCall): Promise<unknown
 
 async function load(init: WorkerInit): Promise<void> {
   try {
-    const pipeline = await loadPipeline(init.pipeline);
-    engine = new ServingEngine(pipeline, pipeline.modality === "audio" ? audioFrontEnd : undefined);
+    engine = servingEngineOf(await loadPipeline(init.pipeline));
     await engine.warmUp();
     const info: EngineInfo = {
       name: engine.name,

@@ -7,33 +7,14 @@
  *
  * @module
  */
-import { audioFrontEnd } from "../../audio/baselines/index.ts";
-import { loadPipeline, type PipelineOptions } from "../pipeline.ts";
 import { parseStageSettings } from "../stages/registry.ts";
 import { createSpeakerFrontEnd, resolveModality } from "./audio.ts";
-import { ConfigError, helpText, loadConfig, type SidecarConfig } from "./config.ts";
-import { type Engine, ServingEngine } from "./engine.ts";
+import { ConfigError, helpText, loadConfig } from "./config.ts";
+import { loadEngine } from "./load_engine.ts";
 import { createLogger, redactingLogger } from "./log.ts";
 import { secretRedactor, upstreamSecrets } from "./redact.ts";
 import { startSidecar } from "./server.ts";
 import { createUpstream } from "./upstream_factory.ts";
-import { WorkerEngine } from "./worker_engine.ts";
-
-/** The configured model and defense, computing in a worker or (`--compute-worker false`) in this thread. */
-async function loadEngine(config: SidecarConfig): Promise<Engine> {
-  const options: PipelineOptions = {
-    modelDir: config.modelDir,
-    profileDir: config.profileDir,
-    backend: config.backend,
-    defenses: config.defense === "auto" ? "auto" : config.defense.split("+").map((s) => s.trim()),
-    policy: config.policy,
-    alpha: config.alpha,
-    overrides: config.stageSettings === "" ? undefined : parseStageSettings(config.stageSettings),
-  };
-  if (config.computeWorker) return await WorkerEngine.start(options);
-  const pipeline = await loadPipeline(options);
-  return new ServingEngine(pipeline, pipeline.modality === "audio" ? audioFrontEnd : undefined);
-}
 
 if (import.meta.main) {
   if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
@@ -56,7 +37,15 @@ if (import.meta.main) {
   );
   let sidecar;
   try {
-    const engine = await loadEngine(config);
+    const engine = await loadEngine({
+      modelDir: config.modelDir,
+      profileDir: config.profileDir,
+      backend: config.backend,
+      defenses: config.defense === "auto" ? "auto" : config.defense.split("+").map((s) => s.trim()),
+      policy: config.policy,
+      alpha: config.alpha,
+      overrides: config.stageSettings === "" ? undefined : parseStageSettings(config.stageSettings),
+    }, config.computeWorker);
     const modality = resolveModality(config.modality, engine);
     if (engine.needsSignals && modality !== "audio") {
       throw new Error(
