@@ -8,7 +8,7 @@ import { defaultConfig } from "../src/server/config.ts";
 import { ServingEngine } from "../src/server/engine.ts";
 import { toStatus } from "../src/server/errors.ts";
 import { createLogger } from "../src/server/log.ts";
-import { startSidecar } from "../src/server/server.ts";
+import { type Sidecar, startSidecar } from "../src/server/server.ts";
 import { ComputeWorkerError, WorkerEngine } from "../src/server/worker_engine.ts";
 
 const OPTIONS: PipelineOptions = { modelDir: "models/fashion-lenet", defenses: "auto" };
@@ -83,24 +83,34 @@ Deno.test("WorkerEngine.start fails with the loader's error; a disposed engine's
   assert.equal(toStatus(error).code, grpc.status.UNAVAILABLE);
 });
 
-Deno.test("a sidecar over a WorkerEngine answers Defend over gRPC and exports the worker's tensors", async () => {
-  const engine = await WorkerEngine.start(OPTIONS);
+/** A sidecar on free loopback ports over `engine`, with a client; `body` runs, then all is closed. */
+async function withSidecar(
+  engine: WorkerEngine,
+  body: (client: DefenseClient, sidecar: Sidecar) => Promise<void>,
+): Promise<void> {
   const config = defaultConfig();
   config.bind = "127.0.0.1:0";
   config.metricsBind = "127.0.0.1:0";
   const sidecar = await startSidecar({ config, engines: [engine], logger: createLogger("error", () => {}) });
   const client = new DefenseClient(`127.0.0.1:${sidecar.port}`);
   try {
-    const answer = await client.defend({ input: float32Input(rows(3, 784), [3, 28, 28, 1]) });
-    assert.equal(answer.verdicts.length, 3);
-    const metrics = await (await fetch(`http://127.0.0.1:${sidecar.metricsPort}/metrics`)).text();
-    const exported = Number(/^nip_tensors (\d+)$/m.exec(metrics)?.[1]);
-    assert.equal(exported, tf.engine().state.numTensors + engine.ownTensors().numTensors);
+    await body(client, sidecar);
   } finally {
     client.close();
     await sidecar.shutdown();
     engine.dispose();
   }
+}
+
+Deno.test("a sidecar over a WorkerEngine answers Defend over gRPC and exports the worker's tensors", async () => {
+  const engine = await WorkerEngine.start(OPTIONS);
+  await withSidecar(engine, async (client, sidecar) => {
+    const answer = await client.defend({ input: float32Input(rows(3, 784), [3, 28, 28, 1]) });
+    assert.equal(answer.verdicts.length, 3);
+    const metrics = await (await fetch(`http://127.0.0.1:${sidecar.metricsPort}/metrics`)).text();
+    const exported = Number(/^nip_tensors (\d+)$/m.exec(metrics)?.[1]);
+    assert.equal(exported, tf.engine().state.numTensors + engine.ownTensors().numTensors);
+  });
 });
 
 /** The health status byte of `grpc.health.v1.HealthCheckResponse` (1 SERVING, 2 NOT_SERVING). */
@@ -119,12 +129,7 @@ function healthStatus(client: DefenseClient): Promise<number> {
 Deno.test("a compute worker that dies fails its call and later ones UNAVAILABLE, and health turns NOT_SERVING", async () => {
   const failing = new URL("./fixtures/failing_compute_worker.ts", import.meta.url).href;
   const engine = await WorkerEngine.start(OPTIONS, failing);
-  const config = defaultConfig();
-  config.bind = "127.0.0.1:0";
-  config.metricsBind = "";
-  const sidecar = await startSidecar({ config, engines: [engine], logger: createLogger("error", () => {}) });
-  const client = new DefenseClient(`127.0.0.1:${sidecar.port}`);
-  try {
+  await withSidecar(engine, async (client) => {
     assert.equal(await healthStatus(client), 1);
     const input = (n: number) => float32Input(rows(n, 784), [n, 28, 28, 1]);
     assert.equal((await client.predict({ input: input(2) })).predictions.length, 2);
@@ -137,9 +142,5 @@ Deno.test("a compute worker that dies fails its call and later ones UNAVAILABLE,
     }
     await engine.failure;
     assert.equal(await healthStatus(client), 2);
-  } finally {
-    client.close();
-    await sidecar.shutdown();
-    engine.dispose();
-  }
+  });
 });

@@ -220,31 +220,30 @@ export async function trainClassifier(
   const batchSeeds = mulberry32((options.seed ?? 1) ^ 0x0a06_5eed);
   const average = options.averageFrom === undefined ? undefined : new WeightAverage();
   const summaries: EpochSummary[] = [];
-  const summarise = async (epoch: number, started: number, learningRate: number | undefined) => {
+  /** One pass over `train` at `learningRate` (when given), validated and reported. */
+  const pass = async (epoch: number, learningRate: number | undefined, extra: Partial<EpochSummary> = {}) => {
+    const started = performance.now();
+    if (learningRate !== undefined) setLearningRate(model, learningRate);
     const { loss, accuracy } = await trainEpoch(model, train, options, epoch, batchSeeds);
-    const summary: EpochSummary = { epoch, loss, accuracy, seconds: (performance.now() - started) / 1000 };
+    const summary: EpochSummary = {
+      epoch,
+      loss,
+      accuracy,
+      seconds: (performance.now() - started) / 1000,
+      ...extra,
+    };
     if (learningRate !== undefined) summary.learningRate = learningRate;
-    return summary;
-  };
-  const finish = async (summary: EpochSummary) => {
     if (options.validation) summary.validationAccuracy = await evaluateAccuracy(model, options.validation);
     summaries.push(summary);
     options.onEpoch?.(summary);
   };
   for (let epoch = 0; epoch < options.epochs; epoch++) {
-    const started = performance.now();
-    const learningRate = options.learningRateForEpoch?.(epoch);
-    if (learningRate !== undefined) setLearningRate(model, learningRate);
-    const summary = await summarise(epoch, started, learningRate);
+    await pass(epoch, options.learningRateForEpoch?.(epoch));
     if (average && epoch >= options.averageFrom!) average.add(model);
-    await finish(summary);
   }
   if (average && average.count > 0) {
-    const started = performance.now();
     average.apply(model);
-    setLearningRate(model, 0);
-    const summary = await summarise(options.epochs, started, 0);
-    await finish({ ...summary, averagedEpochs: average.count });
+    await pass(options.epochs, 0, { averagedEpochs: average.count });
   }
   return summaries;
 }

@@ -24,7 +24,7 @@ const memory = () => {
   return { numTensors, numBytes };
 };
 
-let engine: ServingEngine | undefined;
+let loaded: ServingEngine | undefined;
 
 async function answer(engine: ServingEngine, call: ComputeCall): Promise<unknown> {
   switch (call.call) {
@@ -39,7 +39,7 @@ async function answer(engine: ServingEngine, call: ComputeCall): Promise<unknown
 
 async function load(init: WorkerInit): Promise<void> {
   try {
-    engine = servingEngineOf(await loadPipeline(init.pipeline));
+    const engine = loaded = servingEngineOf(await loadPipeline(init.pipeline));
     await engine.warmUp();
     const info: EngineInfo = {
       name: engine.name,
@@ -63,7 +63,7 @@ scope.onmessage = async (event) => {
   const message = event.data;
   if ("pipeline" in message) return await load(message);
   try {
-    const result = await answer(engine!, message);
+    const result = await answer(loaded!, message);
     scope.postMessage({ id: message.id, result, memory: memory() });
   } catch (error) {
     scope.postMessage({ id: message.id, error: errorOf(error), memory: memory() });

@@ -175,7 +175,8 @@ function detectionOf(outcome: PipelineOutcome): BatchDetection | undefined {
 
 /**
  * Most examples defended in one event-loop turn (about 25 ms of NIP for the default model on one wasm
- * thread): between slices the server answers health checks and other calls.
+ * thread): between slices other calls' compute takes its turn, and, when the engine runs in the server's
+ * thread (`--compute-worker false`), the server answers health checks and other calls.
  */
 export const COMPUTE_SLICE_EXAMPLES = 16;
 
