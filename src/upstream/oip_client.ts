@@ -43,27 +43,49 @@ export interface OipUpstreamOptions {
   rootCerts?: Uint8Array;
   /** Called once per retried error. */
   onRetry?: (error: UpstreamError) => void;
+  /**
+   * Milliseconds without a call in flight after which the connection is closed (default
+   * {@linkcode OIP_IDLE_CLOSE_MS}); the next call opens a new one.
+   */
+  idleCloseMs?: number;
 }
+
+/**
+ * Default of {@linkcode OipUpstreamOptions.idleCloseMs}. Why the sidecar closes idle upstream connections
+ * itself: Deno 2.9.6's HTTP/2 aborts the whole process (nghttp2 assertion or SIGSEGV, denoland/deno#36788)
+ * when a GOAWAY arrives on an idle client connection, which is what an OIP server sends when it shuts down
+ * or restarts gracefully; a connection the sidecar has already closed cannot receive one.
+ */
+export const OIP_IDLE_CLOSE_MS = 100;
 
 /** A gRPC client of one model on an OIP server. */
 export class OipUpstream implements Upstream {
   readonly description: string;
   readonly payload: UpstreamPayload;
   readonly #options: OipUpstreamOptions;
-  readonly #client: grpc.Client;
+  readonly #credentials: grpc.ChannelCredentials;
+  #client?: grpc.Client;
+  #inFlight = 0;
+  #idleTimer?: ReturnType<typeof setTimeout>;
+  #connections = 0;
 
   constructor(options: OipUpstreamOptions) {
     this.#options = options;
     this.payload = options.payload ?? "tensor";
     this.description = `${this.payload === "wav" ? "oip+wav" : "oip"}://${options.address}/${options.model}`;
-    const { Client } = oipService();
-    const credentials = options.tls
+    this.#credentials = options.tls
       ? grpc.credentials.createSsl(options.rootCerts ? toBuffer(options.rootCerts) : null)
       : grpc.credentials.createInsecure();
-    this.#client = new Client(options.address, credentials, {
-      "grpc.max_receive_message_length": 64 * 1024 * 1024,
-      "grpc.max_send_message_length": 64 * 1024 * 1024,
-    });
+  }
+
+  /** How many connections (grpc-js channels) this upstream has opened so far. */
+  get connectionsOpened(): number {
+    return this.#connections;
+  }
+
+  /** Whether a connection is open now (closed after {@linkcode OipUpstreamOptions.idleCloseMs} idle). */
+  get connected(): boolean {
+    return this.#client !== undefined;
   }
 
   /** `ModelReady` of the configured model. */
@@ -146,18 +168,47 @@ export class OipUpstream implements Upstream {
   }
 
   #unary<T>(method: string, request: unknown, timeoutMs: number): Promise<T> {
-    return new Promise((resolve, reject) => {
+    const client = this.#acquire();
+    return new Promise<T>((resolve, reject) => {
       // deno-lint-ignore no-explicit-any
-      const fn = (this.#client as any)[method].bind(this.#client);
+      const fn = (client as any)[method].bind(client);
       fn(request, { deadline: Date.now() + timeoutMs }, (error: grpc.ServiceError | null, response: T) => {
         if (error) reject(mapGrpcError(error, this.description, timeoutMs));
         else resolve(response);
       });
-    });
+    }).finally(() => this.#release());
   }
 
+  #acquire(): grpc.Client {
+    clearTimeout(this.#idleTimer);
+    this.#inFlight++;
+    if (!this.#client) {
+      const { Client } = oipService();
+      this.#client = new Client(this.#options.address, this.#credentials, {
+        "grpc.max_receive_message_length": 64 * 1024 * 1024,
+        "grpc.max_send_message_length": 64 * 1024 * 1024,
+        // Its own subchannels, so that closing this client closes its connection at once.
+        "grpc.use_local_subchannel_pool": 1,
+      });
+      this.#connections++;
+    }
+    return this.#client;
+  }
+
+  #release(): void {
+    if (--this.#inFlight > 0) return;
+    this.#idleTimer = setTimeout(() => this.#disconnect(), this.#options.idleCloseMs ?? OIP_IDLE_CLOSE_MS);
+  }
+
+  #disconnect(): void {
+    this.#client?.close();
+    this.#client = undefined;
+  }
+
+  /** Closes the connection; a later call opens a new one. */
   close(): void {
-    this.#client.close();
+    clearTimeout(this.#idleTimer);
+    this.#disconnect();
   }
 }
 
