@@ -1,10 +1,43 @@
 import assert from "node:assert/strict";
-import { parseTrainArgs, runTraining } from "../src/cli/train.ts";
+import * as tf from "@tensorflow/tfjs";
+import { createArchitecture, parseTrainArgs, runTraining } from "../src/cli/train.ts";
 import { UsageError } from "../src/cli/args.ts";
+import { initBackend } from "../src/engine/backend.ts";
+
+await initBackend("wasm");
 
 Deno.test("parseTrainArgs: --init names the model a warm restart starts from", () => {
   assert.equal(parseTrainArgs(["--init", "models/fashion-lenet"]).init, "models/fashion-lenet");
   assert.equal(parseTrainArgs([]).init, undefined);
+});
+
+Deno.test("--arch lenet-norm: the LeNet with a per-image standardisation first and dropout before the logits", () => {
+  assert.equal(parseTrainArgs(["--arch", "lenet-norm"]).arch, "lenet-norm");
+  const before = tf.memory().numTensors;
+  const model = createArchitecture("lenet-norm", { shape: [32, 32, 3], classNames: ["a", "b", "c"] }, {
+    seed: 1,
+    learningRate: 0.001,
+    width: 2,
+  });
+  try {
+    assert.deepEqual(model.layers.map((layer) => layer.name), [
+      "input_norm",
+      "conv1",
+      "pool1",
+      "conv2",
+      "pool2",
+      "flatten",
+      "dense1",
+      "dropout",
+      "logits",
+      "softmax",
+    ]);
+    assert.deepEqual(model.getLayer("dense1").outputShape, [null, 256]);
+  } finally {
+    model.optimizer.dispose();
+    model.dispose();
+  }
+  assert.equal(tf.memory().numTensors, before);
 });
 
 Deno.test("parseTrainArgs: --average-from is an epoch of the run; --schedule constant", () => {

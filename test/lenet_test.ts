@@ -51,6 +51,40 @@ Deno.test("createLeNet builds conv-pool-conv-pool-flatten-dense-dense-softmax wi
   assert.equal(tf.memory().numTensors, before);
 });
 
+Deno.test("perImageNormalization: a LeNet that ignores each image's brightness and contrast; dropout only when asked", () => {
+  const before = tf.memory().numTensors;
+  const norm = createLeNet({
+    inputShape: [32, 32, 3],
+    classes: 43,
+    perImageNormalization: true,
+    dropout: 0.5,
+  });
+  const plain = createLeNet({ inputShape: [32, 32, 3], classes: 43 });
+  try {
+    assert.deepEqual(norm.layers.map((layer) => layer.name).slice(0, 2), ["input_norm", "conv1"]);
+    assert.ok(norm.getLayer("dropout"));
+    assert.equal(
+      plain.layers.some((layer) => layer.name === "input_norm" || layer.name === "dropout"),
+      false,
+    );
+    const [changed, unchanged] = tf.tidy(() => {
+      const x = tf.randomUniform([3, 32, 32, 3], 0.2, 0.6, "float32", 5);
+      const dimmer = x.mul(0.5).add(0.1);
+      const delta = (model: tf.LayersModel) =>
+        (model.predict(x) as tf.Tensor).sub(model.predict(dimmer) as tf.Tensor).abs().max().dataSync()[0];
+      return [delta(plain), delta(norm)];
+    });
+    assert.ok(unchanged < 1e-3, `scores moved by ${unchanged} under a brightness/contrast change`);
+    assert.ok(changed > 1e-3, `the plain LeNet's scores moved by only ${changed}`);
+  } finally {
+    for (const model of [norm, plain]) {
+      model.optimizer.dispose();
+      model.dispose();
+    }
+  }
+  assert.equal(tf.memory().numTensors, before);
+});
+
 Deno.test("a tiny training run on wasm lowers the loss and leaks no tensors", async () => {
   const before = tf.memory().numTensors;
   const train = subset(fashion, seededShuffle(Int32Array.from(split.train), 11).subarray(0, 640));

@@ -8,9 +8,11 @@
  * `--init DIR` starts from a saved model's weights (same data, architecture and width) instead of a seeded
  * initialisation: a warm restart of the learning-rate schedule on a model trained before. `--average-from N`
  * keeps the mean of the weights at the ends of epochs N to the last (stochastic weight averaging), then
- * re-estimates the batch-norm statistics with one pass at learning rate 0.
+ * re-estimates the batch-norm statistics with one pass at learning rate 0. `--arch lenet-norm` is the LeNet
+ * with a per-image standardisation as its first layer and dropout 0.5 before the logits (for GTSRB, whose
+ * lighting varies from sign to sign).
  *
- *   deno task train [--data fashion-mnist|mnist|cifar10|gtsrb] [--arch lenet|vgg|resnet20|resnet8]
+ *   deno task train [--data fashion-mnist|mnist|cifar10|gtsrb] [--arch lenet|lenet-norm|vgg|resnet20|resnet8]
  *     [--augment none|crop|crop-flip|crop-color] [--width 1] [--epochs 8] [--seed 1] [--backend wasm|cpu|tensorflow|webgpu]
  *     [--batch-size 64] [--lr 0.001] [--schedule halving|cosine|constant] [--weight-decay 5e-4] [--limit N]
  *     [--noise-sigma S] [--init DIR] [--average-from N] [--out DIR]
@@ -56,7 +58,7 @@ import {
 /** The datasets `train` knows (`cifar10` and `gtsrb` read `../shared/data`). */
 export const TRAIN_DATASETS = ["fashion-mnist", "mnist", "cifar10", "gtsrb"] as const;
 /** The architectures `train` builds: LeNet-5 (Flatten), a VGG-style net (Flatten), ResNet-20 / -8 (GAP). */
-export const TRAIN_ARCHITECTURES = ["lenet", "vgg", "resnet20", "resnet8"] as const;
+export const TRAIN_ARCHITECTURES = ["lenet", "lenet-norm", "vgg", "resnet20", "resnet8"] as const;
 /** One of {@link TRAIN_ARCHITECTURES}. */
 export type TrainArchitecture = typeof TRAIN_ARCHITECTURES[number];
 /** Training-batch augmentations: random crop of a 4-pixel zero-padded image, plus a mirror with `crop-flip`. */
@@ -299,6 +301,14 @@ export function createArchitecture(
   switch (arch) {
     case "lenet":
       return createLeNet({ ...common, filters: [times(16), times(32)], denseUnits: times(128) });
+    case "lenet-norm":
+      return createLeNet({
+        ...common,
+        filters: [times(16), times(32)],
+        denseUnits: times(128),
+        perImageNormalization: true,
+        dropout: 0.5,
+      });
     case "vgg":
       return createVgg({ ...common, blocks: [32, 64, 128].map(times), denseUnits: times(256) });
     case "resnet20":

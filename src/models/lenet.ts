@@ -3,7 +3,8 @@
  *
  * conv 5x5 (16, same, ReLU) - max-pool 2 - conv 5x5 (32, valid, ReLU) - max-pool 2 - Flatten ("flatten",
  * 800 features) - dense 128 ReLU ("dense1") - dense `classes` ("logits") - softmax ("softmax").
- * About 117k parameters (470 KB of float32 weights). The logits and softmax are separate layers so that
+ * About 117k parameters (470 KB of float32 weights). Optionally a per-image standardisation first and a
+ * dropout before the logits (`lenet-norm` in `deno task train`). The logits and softmax are separate layers so that
  * attacks and defences can read pre-softmax scores; NIP hooks the "flatten" layer.
  *
  * Every initializer is seeded, so a given seed builds the same weights on every backend.
@@ -26,6 +27,14 @@ export interface LeNetOptions {
   seed?: number;
   /** Adam learning rate; default 0.001. */
   learningRate?: number;
+  /**
+   * Standardise each image over its pixels and channels first (a layer normalisation, "input_norm", with a
+   * learned scale and offset): the images' own brightness and contrast no longer reach the convolutions.
+   * Default false.
+   */
+  perImageNormalization?: boolean;
+  /** Dropout rate before the logits during training ("dropout"); default 0 (no layer). */
+  dropout?: number;
 }
 
 /** Name of the flatten layer whose activations NIP inspects. */
@@ -45,9 +54,14 @@ export function createLeNet(options: LeNetOptions = {}): tf.Sequential {
   const kernel = (offset: number) => tf.initializers.glorotUniform({ seed: seed * 16 + offset });
 
   const model = tf.sequential({ name: "lenet" });
+  if (options.perImageNormalization) {
+    model.add(
+      tf.layers.layerNormalization({ name: "input_norm", inputShape, axis: [1, 2, 3], epsilon: 1e-5 }),
+    );
+  }
   model.add(tf.layers.conv2d({
     name: "conv1",
-    inputShape,
+    ...(options.perImageNormalization ? {} : { inputShape }),
     filters: filters1,
     kernelSize: 5,
     padding: "same",
@@ -71,6 +85,7 @@ export function createLeNet(options: LeNetOptions = {}): tf.Sequential {
     activation: "relu",
     kernelInitializer: kernel(3),
   }));
+  if (options.dropout) model.add(tf.layers.dropout({ name: "dropout", rate: options.dropout, seed }));
   model.add(tf.layers.dense({ name: LENET_LOGITS_LAYER, units: classes, kernelInitializer: kernel(4) }));
   model.add(tf.layers.activation({ name: "softmax", activation: "softmax" }));
   model.compile({
