@@ -6,7 +6,9 @@
  * training batch gets Gaussian noise N(0, S^2) (not clipped, seeded): Cohen et al.'s noise-trained base
  * classifier for randomized smoothing; the test accuracy is then also measured on noisy test images.
  * `--init DIR` starts from a saved model's weights (same data, architecture and width) instead of a seeded
- * initialisation: a warm restart of the learning-rate schedule on a model trained before. `--average-from N`
+ * initialisation: a warm restart of the learning-rate schedule on a model trained before. `--widen-from DIR`
+ * starts instead from a narrower saved model of the same architecture (a smaller `--width`), its function
+ * copied into the wider one by Net2WiderNet (`src/models/widen.ts`). `--average-from N`
  * keeps the mean of the weights at the ends of epochs N to the last (stochastic weight averaging), then
  * re-estimates the batch-norm statistics with one pass at learning rate 0. `--arch lenet-norm` is the LeNet
  * with a per-image standardisation as its first layer and dropout 0.5 before the logits (for GTSRB, whose
@@ -15,7 +17,7 @@
  *   deno task train [--data fashion-mnist|mnist|cifar10|gtsrb] [--arch lenet|lenet-norm|vgg|resnet20|resnet8]
  *     [--augment none|crop|crop-flip|crop-color] [--width 1] [--epochs 8] [--seed 1] [--backend wasm|cpu|tensorflow|webgpu]
  *     [--batch-size 64] [--lr 0.001] [--schedule halving|cosine|constant] [--weight-decay 5e-4] [--limit N]
- *     [--noise-sigma S] [--init DIR] [--average-from N] [--out DIR]
+ *     [--noise-sigma S] [--init DIR | --widen-from DIR] [--average-from N] [--out DIR]
  *     [--adversarial pgd:EPS[:STEPS] | fgsm-rs:EPS]   adversarial training (Madry et al. 2018 PGD, default 7
  *       steps; Wong et al. 2020 FGSM from a random start): the reference every sidecar defense is compared with
  *
@@ -26,6 +28,7 @@ import cliProgress from "cli-progress";
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, initBackend, parseBackendName } from "../engine/backend.ts";
 import { loadLayersModel, saveModel } from "../engine/model_io.ts";
+import { widenInto } from "../models/widen.ts";
 import { type Dataset, subset } from "../data/dataset.ts";
 import { CIFAR10_SPLIT_SEED, GTSRB_SPLIT_SEED } from "../data/cifar_binary.ts";
 import {
@@ -96,6 +99,8 @@ export interface TrainRunOptions {
   noiseSigma?: number;
   /** A saved model whose weights the run starts from (a warm restart); a seeded initialisation when absent. */
   init?: string;
+  /** A narrower saved model whose function the wider run starts from (Net2WiderNet); exclusive of `init`. */
+  widenFrom?: string;
   /** Epoch (1-based) from which the epoch-end weights are averaged into the saved model; none when absent. */
   averageFrom?: number;
   out: string;
@@ -114,6 +119,8 @@ export interface TrainMetrics {
   width: number;
   /** The model the weights started from (`--init`), when not a fresh initialisation. */
   init?: string;
+  /** The narrower model the weights were widened from (`--widen-from`). */
+  widenFrom?: string;
   /** The saved weights are the mean of those at the ends of epochs `averageFrom` (1-based) to the last. */
   averageFrom?: number;
   testAccuracy: number;
@@ -207,6 +214,7 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
     limit: { type: "string" },
     "noise-sigma": { type: "string" },
     init: { type: "string" },
+    "widen-from": { type: "string" },
     "average-from": { type: "string" },
     out: { type: "string" },
   }, args);
@@ -233,6 +241,9 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
   if (averageFrom !== undefined && averageFrom > epochs) {
     throw new UsageError(`--average-from must be at most --epochs (${epochs}), got ${averageFrom}`);
   }
+  if (values.init !== undefined && values["widen-from"] !== undefined) {
+    throw new UsageError("--init and --widen-from both name the starting weights: give one");
+  }
   return {
     data: data as TrainDataset,
     arch: arch as TrainArchitecture,
@@ -251,6 +262,7 @@ export function parseTrainArgs(args: string[]): TrainRunOptions {
       ? undefined
       : positiveNumber("noise-sigma", values["noise-sigma"], 0),
     init: values.init,
+    widenFrom: values["widen-from"],
     averageFrom,
     out: values.out ?? defaultOutput(data as TrainDataset, arch as TrainArchitecture),
   };
@@ -337,6 +349,18 @@ async function copyWeightsFrom(dir: string, model: tf.LayersModel): Promise<void
   }
 }
 
+/** Sets `model`'s weights to the widened function of the narrower model saved in `dir`; a usage error if it cannot. */
+async function widenFrom(dir: string, model: tf.LayersModel, seed: number): Promise<void> {
+  const saved = await loadLayersModel(dir);
+  try {
+    widenInto(saved, model, { seed });
+  } catch (error) {
+    throw new UsageError(`--widen-from ${dir}: ${(error as Error).message}`);
+  } finally {
+    saved.dispose();
+  }
+}
+
 /** Runs one training: load, split, train with progress, evaluate, save. Returns the metrics written. */
 export async function runTraining(options: TrainRunOptions): Promise<TrainMetrics> {
   const backend = await initBackend(options.backend);
@@ -365,6 +389,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
     width: options.width,
   });
   if (options.init !== undefined) await copyWeightsFrom(options.init, model);
+  if (options.widenFrom !== undefined) await widenFrom(options.widenFrom, model, options.seed);
   const batches = Math.ceil(train.count / options.batchSize);
   const bar = new cliProgress.SingleBar({
     format:
@@ -431,6 +456,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainMetric
     augment: options.augment,
     width: options.width ?? 1,
     ...(options.init === undefined ? {} : { init: options.init }),
+    ...(options.widenFrom === undefined ? {} : { widenFrom: options.widenFrom }),
     ...(options.averageFrom === undefined ? {} : { averageFrom: options.averageFrom }),
     ...(options.adversarial === undefined ? {} : { adversarial: options.adversarial }),
     imagesPerSecond: Math.round(
