@@ -104,13 +104,15 @@ export function widenInto(narrow: tf.LayersModel, wide: tf.LayersModel, options:
     const inputs = layer.inboundNodes[0]?.inboundLayers.map((l) => outputs.get(l.name)) ?? [];
     const input = inputs[0];
     const kind = layer.getClassName();
-    const oldWeights = old.getWeights().map((w) => w.dataSync() as Float32Array);
+    const oldParams = old.getWeights();
+    const oldWeights = oldParams.map((w) => w.dataSync() as Float32Array);
+    const oldShapes = oldParams.map((w) => w.shape.join("x"));
     const newShapes = layer.getWeights().map((w) => w.shape);
     let output: FeatureMap | undefined = input;
 
     if (kind === "Conv2D" || kind === "Dense") {
       const kernelShape = newShapes[0];
-      const [oldIn, oldOut] = old.getWeights()[0].shape.slice(-2);
+      const [oldIn, oldOut] = oldParams[0].shape.slice(-2);
       const [newIn, newOut] = kernelShape.slice(-2);
       if ((input === undefined) !== (oldIn === newIn)) {
         throw new Error(`widen: ${layer.name} reads ${newIn} features where its input gives another count`);
@@ -144,9 +146,7 @@ export function widenInto(narrow: tf.LayersModel, wide: tf.LayersModel, options:
         throw new Error(`widen: the inputs of ${layer.name} are widened unlike`);
       }
     } else if (kind !== "InputLayer" && !PASS_THROUGH.has(kind)) {
-      if (
-        input !== undefined || newShapes.some((s, i) => s.join("x") !== old.getWeights()[i]?.shape.join("x"))
-      ) {
+      if (input !== undefined || newShapes.some((shape, i) => shape.join("x") !== oldShapes[i])) {
         throw new Error(`widen: cannot widen through ${layer.name} (${kind})`);
       }
       setWeights(layer, oldWeights, newShapes);
